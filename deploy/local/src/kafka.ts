@@ -1,0 +1,146 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import { repoRoot } from './paths';
+import { waitFor } from './processes';
+
+const run = promisify(execFile);
+
+export const DEFAULT_KAFKA_VERSION = '4.1.1';
+
+/**
+ * Copies Apache Kafka's runtime classpath from Maven Central into the cache,
+ * once per version: later runs find the `.complete` marker and skip Maven.
+ */
+export async function ensureKafkaJars(cacheDir: string, version: string): Promise<string> {
+  const libs = join(cacheDir, 'kafka', version, 'libs');
+  const marker = join(cacheDir, 'kafka', version, '.complete');
+  if (existsSync(marker)) return libs;
+  mkdirSync(libs, { recursive: true });
+  const pom = join(repoRoot, 'deploy', 'local', 'kafka', 'pom.xml');
+  try {
+    await run(
+      'mvn',
+      ['-B', '-q', '-f', pom, `-Dkafka.version=${version}`, 'dependency:copy-dependencies', `-DoutputDirectory=${libs}`, '-DincludeScope=runtime'],
+      { maxBuffer: 16 * 1024 * 1024 },
+    );
+  } catch (err) {
+    const { stdout, stderr } = err as { stdout?: string; stderr?: string };
+    throw new Error(`Maven could not resolve Apache Kafka ${version}:\n${stdout ?? ''}${stderr ?? ''}`, { cause: err });
+  }
+  writeFileSync(marker, `${new Date().toISOString()}\n`);
+  return libs;
+}
+
+export interface KafkaNode {
+  nodeId: number;
+  brokerPort: number;
+  controllerPort: number;
+  dataDir: string;
+}
+
+/** Broker settings for a KRaft node where every broker is also a controller. */
+export function serverProperties(node: KafkaNode, voters: KafkaNode[]): string {
+  const replication = Math.min(3, voters.length);
+  const minIsr = Math.max(1, replication - 1);
+  const lines = {
+    'process.roles': 'broker,controller',
+    'node.id': node.nodeId,
+    'controller.quorum.bootstrap.servers': voters.map((v) => `127.0.0.1:${v.controllerPort}`).join(','),
+    listeners: `PLAINTEXT://127.0.0.1:${node.brokerPort},CONTROLLER://127.0.0.1:${node.controllerPort}`,
+    'advertised.listeners': `PLAINTEXT://127.0.0.1:${node.brokerPort}`,
+    'controller.listener.names': 'CONTROLLER',
+    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'inter.broker.listener.name': 'PLAINTEXT',
+    'log.dirs': join(node.dataDir, 'logs'),
+    'num.partitions': 1,
+    'default.replication.factor': replication,
+    'min.insync.replicas': minIsr,
+    'offsets.topic.replication.factor': replication,
+    'offsets.topic.num.partitions': 10,
+    'transaction.state.log.replication.factor': replication,
+    'transaction.state.log.min.isr': minIsr,
+    'transaction.state.log.num.partitions': 10,
+    'share.coordinator.state.topic.replication.factor': replication,
+    'share.coordinator.state.topic.min.isr': minIsr,
+    'group.initial.rebalance.delay.ms': 0,
+    'auto.create.topics.enable': false,
+    // Short so that tests of zombies and failed members run in seconds, long enough for a loaded 2-core machine.
+    'group.min.session.timeout.ms': 3000,
+    'transaction.abort.timed.out.transaction.cleanup.interval.ms': 5000,
+    'log.cleaner.backoff.ms': 5000,
+  };
+  return `${Object.entries(lines)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n')}\n`;
+}
+
+export function javaArgs(libs: string, heapMb: number, extra: string[]): string[] {
+  return [
+    `-Xms${Math.min(128, heapMb)}m`,
+    `-Xmx${heapMb}m`,
+    '-XX:+UseSerialGC',
+    '-XX:TieredStopAtLevel=1',
+    '-Djava.awt.headless=true',
+    `-Dlog4j2.configurationFile=${join(repoRoot, 'deploy', 'local', 'kafka', 'log4j2.yaml')}`,
+    '-cp',
+    `${libs}/*`,
+    ...extra,
+  ];
+}
+
+/** Writes a node's properties and formats its storage with Kafka's own storage tool. */
+export async function formatNode(libs: string, node: KafkaNode, voters: KafkaNode[], clusterId: string): Promise<string> {
+  mkdirSync(node.dataDir, { recursive: true });
+  const propertiesPath = join(node.dataDir, 'server.properties');
+  writeFileSync(propertiesPath, serverProperties(node, voters));
+  const voterFlags =
+    voters.length === 1
+      ? ['--standalone']
+      : ['--initial-controllers', voters.map((v) => `${v.nodeId}@127.0.0.1:${v.controllerPort}:${directoryId(clusterId, v.nodeId)}`).join(',')];
+  try {
+    await run('java', javaArgs(libs, 256, ['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propertiesPath, ...voterFlags]));
+  } catch (err) {
+    const { stdout, stderr } = err as { stdout?: string; stderr?: string };
+    throw new Error(`kafka-storage format failed for node ${node.nodeId}:\n${stdout ?? ''}${stderr ?? ''}`, { cause: err });
+  }
+  return propertiesPath;
+}
+
+/** A base64url Kafka Uuid derived from the cluster id and node id, so every node agrees on it. */
+function directoryId(clusterId: string, nodeId: number): string {
+  const bytes = Buffer.alloc(16);
+  Buffer.from(`${clusterId}:${nodeId}`).copy(bytes);
+  bytes.writeUInt8(nodeId + 1, 15);
+  return bytes.toString('base64url');
+}
+
+/** A Kafka cluster id: 16 random bytes, base64url, as the storage tool expects. */
+export function newClusterId(): string {
+  return Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
+}
+
+/** Resolves once the cluster answers metadata requests with `expectedBrokers` brokers. */
+export async function waitForKafka(brokers: string[], expectedBrokers: number, timeoutMs: number, alive?: () => boolean): Promise<void> {
+  const kafka = new Kafka({ clientId: 'sluice-stack', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 1000, retry: { retries: 0 } });
+  await waitFor(
+    `Kafka at ${brokers.join(',')}`,
+    async () => {
+      const admin = kafka.admin();
+      try {
+        await admin.connect();
+        const cluster = await admin.describeCluster();
+        if (cluster.brokers.length < expectedBrokers || cluster.controller === null) {
+          throw new Error(`${cluster.brokers.length} of ${expectedBrokers} brokers registered`);
+        }
+      } finally {
+        await admin.disconnect();
+      }
+    },
+    timeoutMs,
+    alive,
+  );
+}

@@ -1,0 +1,39 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from './paths';
+import type { StackState } from './state';
+
+/** A Sluice service the stack can run: its compiled entry point, port, and the variables that point it at the stack. */
+export interface ServiceSpec {
+  name: string;
+  port: number;
+  /** Needed by the tests of every other part (the registry), not only by the pipeline. */
+  infra: boolean;
+  script: string;
+  env(state: StackState): Record<string, string>;
+}
+
+const common = (state: StackState): Record<string, string> => ({
+  KAFKA_BROKERS: state.kafkaBrokers.join(','),
+  DATABASE_URL: state.databaseUrl,
+  SCHEMA_REGISTRY_URL: state.schemaRegistryUrl,
+});
+
+function service(name: string, port: number, infra: boolean, extraEnv: (state: StackState) => Record<string, string> = () => ({})): ServiceSpec {
+  return {
+    name,
+    port,
+    infra,
+    script: join(repoRoot, 'services', name, 'dist', 'main.js'),
+    env: (state) => ({ ...common(state), HTTP_PORT: String(port), ...extraEnv(state) }),
+  };
+}
+
+/** Every service in start order; the stack runs those that have been built. */
+export const serviceCatalog: ServiceSpec[] = [];
+
+export function availableServices(): ServiceSpec[] {
+  return serviceCatalog.filter((s) => existsSync(s.script));
+}
+
+export { service as defineService };

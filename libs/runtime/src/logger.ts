@@ -1,0 +1,24 @@
+import { trace } from '@opentelemetry/api';
+import pino from 'pino';
+
+export type Logger = pino.Logger;
+
+/**
+ * JSON logs on stdout. Every line written inside an active span carries its
+ * trace and span ids, so a log line can be found from a trace and back.
+ */
+export function createLogger(options: { service: string; level?: string }): Logger {
+  return pino({
+    name: options.service,
+    level: options.level ?? 'info',
+    base: { service: options.service, pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    mixin() {
+      const span = trace.getActiveSpan();
+      if (!span) return {};
+      const { traceId, spanId } = span.spanContext();
+      return { trace_id: traceId, span_id: spanId };
+    },
+  });
+}

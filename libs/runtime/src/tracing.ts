@@ -1,0 +1,87 @@
+import { context, propagation, type Context, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
+import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
+import { KafkaJsInstrumentation } from '@opentelemetry/instrumentation-kafkajs';
+import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+
+export interface TracingOptions {
+  service: string;
+  /** OTLP/HTTP endpoint; without it spans are created and propagated but not exported. */
+  otlpEndpoint?: string | undefined;
+}
+
+export interface Tracing {
+  readonly exporting: boolean;
+  shutdown(): Promise<void>;
+}
+
+let started: Tracing | undefined;
+
+/**
+ * Starts the OpenTelemetry SDK once per process. It must run before express,
+ * pg and kafkajs are loaded so that their instrumentation can patch them;
+ * `tracing-register` does that from a service's first import.
+ */
+export function startTracing(options: TracingOptions): Tracing {
+  if (started) return started;
+  // Metrics go through prom-client and logs through pino; the SDK exports traces only,
+  // and nothing at all without an endpoint (its default would retry localhost:4318 for seconds at shutdown).
+  process.env.OTEL_METRICS_EXPORTER ??= 'none';
+  process.env.OTEL_LOGS_EXPORTER ??= 'none';
+  if (!options.otlpEndpoint) process.env.OTEL_TRACES_EXPORTER ??= 'none';
+  const traceExporter = options.otlpEndpoint
+    ? new OTLPTraceExporter({ url: `${options.otlpEndpoint.replace(/\/$/, '')}/v1/traces` })
+    : undefined;
+  const sdk = new NodeSDK({
+    resource: resourceFromAttributes({ 'service.name': options.service }),
+    textMapPropagator: new W3CTraceContextPropagator(),
+    instrumentations: [
+      new HttpInstrumentation(),
+      new ExpressInstrumentation(),
+      new PgInstrumentation(),
+      new KafkaJsInstrumentation(),
+    ],
+    ...(traceExporter ? { traceExporter } : { spanProcessors: [] }),
+  });
+  sdk.start();
+  let shutdownOnce: Promise<void> | undefined;
+  started = {
+    exporting: traceExporter !== undefined,
+    shutdown: () => (shutdownOnce ??= sdk.shutdown()),
+  };
+  return started;
+}
+
+/** Kafka message headers as kafkajs hands them over. */
+export type KafkaHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+
+const headerSetter: TextMapSetter<KafkaHeaders> = {
+  set(carrier, key, value) {
+    carrier[key] = value;
+  },
+};
+
+const headerGetter: TextMapGetter<KafkaHeaders> = {
+  keys: (carrier) => Object.keys(carrier),
+  get(carrier, key) {
+    const value = carrier[key];
+    if (value === undefined) return undefined;
+    const first = Array.isArray(value) ? value[0] : value;
+    return first === undefined ? undefined : first.toString();
+  },
+};
+
+/** Writes the W3C trace context of `ctx` (default: the active one) into Kafka headers. */
+export function injectTraceHeaders(headers: KafkaHeaders, ctx: Context = context.active()): KafkaHeaders {
+  propagation.inject(ctx, headers, headerSetter);
+  return headers;
+}
+
+/** Reads a W3C trace context from Kafka headers, to continue the trace of the record. */
+export function extractTraceContext(headers: KafkaHeaders | undefined, parent: Context = context.active()): Context {
+  return headers ? propagation.extract(parent, headers, headerGetter) : parent;
+}

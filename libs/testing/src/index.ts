@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import { readState, stackPaths, type StackState } from '@sluice/local-stack';
+import { Kafka, logLevel, type Admin, type ITopicConfig, type Message } from 'kafkajs';
+
+/** A name no other test run uses, so tests can share one broker and one database. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+/** The stack that `sluice-stack up` started; tests run against its real processes. */
+export function runningStack(): StackState {
+  const state = readState(stackPaths());
+  if (!state || state.status !== 'up') {
+    throw new Error('the local stack is not up: run `pnpm stack up --only infra` (or `./sluice test`, which does it)');
+  }
+  return state;
+}
+
+export function testKafka(clientId = uniqueName('test')): Kafka {
+  return new Kafka({ clientId, brokers: runningStack().kafkaBrokers, logLevel: logLevel.NOTHING });
+}
+
+/** Runs `use` with a connected admin client and always disconnects it. */
+export async function withAdmin<T>(kafka: Kafka, use: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await use(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function createTopics(kafka: Kafka, topics: (Omit<ITopicConfig, 'numPartitions'> & { numPartitions: number })[]): Promise<void> {
+  await withAdmin(kafka, async (admin) => {
+    await admin.createTopics({ topics, waitForLeaders: true });
+  });
+}
+
+export interface ReadRecord {
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+}
+
+/**
+ * Reads a topic from the beginning until `done` says it has enough, or
+ * `timeoutMs` passes; `read_committed` unless told otherwise.
+ */
+export async function readTopic(
+  kafka: Kafka,
+  topic: string,
+  options: {
+    done: (records: ReadRecord[]) => boolean;
+    timeoutMs?: number;
+    /** After `done`, keep reading this long, so that records beyond the expected ones are seen too. @default 1000 */
+    settleMs?: number;
+    readUncommitted?: boolean;
+  },
+): Promise<ReadRecord[]> {
+  const consumer = kafka.consumer({ groupId: uniqueName('reader'), readUncommitted: options.readUncommitted ?? false });
+  const records: ReadRecord[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let finish: () => void = () => undefined;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        records.push(toRecord(partition, message));
+        if (options.done(records)) finish();
+      },
+    });
+    if (options.done(records)) finish();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, options.timeoutMs ?? 20_000)));
+    await Promise.race([finished, timeout]);
+    clearTimeout(timer);
+    await new Promise((resolve) => setTimeout(resolve, options.settleMs ?? 1_000));
+    return [...records];
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+function toRecord(partition: number, message: Pick<Message, 'key' | 'value' | 'headers'> & { offset: string }): ReadRecord {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(message.headers ?? {})) {
+    if (v !== undefined) headers[k] = (Array.isArray(v) ? v[0] : v)?.toString() ?? '';
+  }
+  return {
+    partition,
+    offset: message.offset,
+    key: message.key ? message.key.toString() : null,
+    value: (message.value as Buffer | null) ?? null,
+    headers,
+  };
+}

@@ -30,7 +30,7 @@ function service(name: string, port: number, infra: boolean, extraEnv: (state: S
 }
 
 /** Every service in start order; the stack runs those that have been built. */
-export const serviceCatalog: ServiceSpec[] = [];
+export const serviceCatalog: ServiceSpec[] = [service('schema-registry', 8081, true)];
 
 export function availableServices(): ServiceSpec[] {
   return serviceCatalog.filter((s) => existsSync(s.script));

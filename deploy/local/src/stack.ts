@@ -1,4 +1,6 @@
 import { createServer } from 'node:net';
+import { provisionTopics, topicCatalog, type ProvisionReport } from '@sluice/contracts';
+import { Kafka, logLevel } from 'kafkajs';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_KAFKA_VERSION, ensureKafkaJars, formatNode, javaArgs, newClusterId, waitForKafka, type KafkaNode } from './kafka';
@@ -23,6 +25,8 @@ export interface StackOptions {
   databaseUrl?: string | undefined;
   /** @default 8081 (SCHEMA_REGISTRY_PORT) */
   registryPort: number;
+  /** Partitions of each topic of the catalog. @default 6 (TOPIC_PARTITIONS) */
+  topicPartitions: number;
   /** kafka: the broker only; infra: broker, Postgres and registry; all: and every built service. @default all */
   only: 'kafka' | 'infra' | 'all';
 }
@@ -43,6 +47,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): StackOptio
     postgresPort: intFrom(env.SLUICE_PG_PORT, 54329, 'SLUICE_PG_PORT'),
     databaseUrl: env.DATABASE_URL || undefined,
     registryPort: intFrom(env.SCHEMA_REGISTRY_PORT, 8081, 'SCHEMA_REGISTRY_PORT'),
+    topicPartitions: intFrom(env.TOPIC_PARTITIONS, 6, 'TOPIC_PARTITIONS'),
     only: 'all',
   };
 }
@@ -89,7 +94,9 @@ function launch(paths: StackPaths, state: StackState, spec: Omit<ProcessEntry, '
   });
   const entry: ProcessEntry = { ...spec, pid, startedAt: new Date().toISOString() };
   state.processes[spec.name] = entry;
-  writeState(paths, state);
+  // Merge into what is on disk: a test may have started other instances since `state` was read.
+  const current = readState(paths);
+  writeState(paths, current ? { ...current, processes: { ...current.processes, [spec.name]: entry } } : state);
   return entry;
 }
 
@@ -135,6 +142,20 @@ async function startKafka(paths: StackPaths, state: StackState, options: StackOp
   }
   say(`waiting for Kafka on ${state.kafkaBrokers.join(', ')}`);
   await waitForKafka(state.kafkaBrokers, nodes.length, 120_000, () => entries.every((e) => isAlive(e.pid)));
+  const report = await provisionCatalog(state.kafkaBrokers, options.topicPartitions, Math.min(3, nodes.length));
+  say(`topics: ${report.created.length} created, ${report.updated.length} updated, ${report.unchanged.length} unchanged`);
+}
+
+/** Creates the pipeline's topics with the same provisioning step the deploy manifests run. */
+async function provisionCatalog(brokers: string[], partitions: number, replicationFactor: number): Promise<ProvisionReport> {
+  const kafka = new Kafka({ clientId: 'sluice-stack', brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await provisionTopics(admin, topicCatalog({ partitions, replicationFactor }));
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 async function startPostgres(paths: StackPaths, state: StackState, options: StackOptions, say: Say): Promise<void> {

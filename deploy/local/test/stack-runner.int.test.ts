@@ -51,7 +51,7 @@ test('up after the runner was killed with SIGKILL midway cleans up and starts a 
   expect(second).toMatchObject({ status: 0 });
   const state = readState(paths);
   expect(state?.status).toBe('up');
-  expect(Object.keys(state?.processes ?? {}).sort()).toEqual(['kafka', 'postgres']);
+  expect(Object.keys(state?.processes ?? {}).sort()).toEqual(['kafka', 'postgres', 'schema-registry']);
   for (const pid of orphans) expect(isAlive(pid)).toBe(false);
   for (const pid of pidsOf(state)) expect(isAlive(pid)).toBe(true);
 

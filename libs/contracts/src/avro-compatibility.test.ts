@@ -1,4 +1,7 @@
-import { compatibilityProblems, parseAvro, readIncompatibilities } from './avro-compatibility';
+import { compatibilityProblems as problemsOf, parseAvro, readIncompatibilities, type AvroNode, type CompatibilityLevel } from './avro-compatibility';
+
+const compatibilityProblems = (level: CompatibilityLevel, candidate: AvroNode, existing: AvroNode[]) =>
+  problemsOf(level, candidate, existing.map((node, i) => ({ version: i + 1, node })));
 
 type Json = Parameters<typeof parseAvro>[0];
 const canRead = (reader: Json, writer: Json) => readIncompatibilities(parseAvro(reader), parseAvro(writer)).length === 0;

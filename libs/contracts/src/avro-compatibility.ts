@@ -215,25 +215,30 @@ export function isCompatibilityLevel(value: unknown): value is CompatibilityLeve
   return typeof value === 'string' && (COMPATIBILITY_LEVELS as readonly string[]).includes(value);
 }
 
+/** A registered version of a subject, as compatibility checks see it. */
+export interface VersionedSchema {
+  version: number;
+  node: AvroNode;
+}
+
 /**
  * Checks a candidate schema against the existing versions of a subject
  * (oldest first, deleted versions already left out) at `level`.
  * Returns the reasons it is incompatible; an empty list means compatible.
  */
-export function compatibilityProblems(level: CompatibilityLevel, candidate: AvroNode, existing: AvroNode[]): string[] {
+export function compatibilityProblems(level: CompatibilityLevel, candidate: AvroNode, existing: VersionedSchema[]): string[] {
   if (level === 'NONE' || existing.length === 0) return [];
   const against = level.endsWith('_TRANSITIVE') ? existing : existing.slice(-1);
   const backward = level.startsWith('BACKWARD') || level.startsWith('FULL');
   const forward = level.startsWith('FORWARD') || level.startsWith('FULL');
   const problems: string[] = [];
-  against.forEach((old, i) => {
-    const version = existing.length - against.length + i + 1;
+  for (const old of against) {
     if (backward) {
-      for (const p of readIncompatibilities(candidate, old)) problems.push(`BACKWARD against version ${version}: ${p}`);
+      for (const p of readIncompatibilities(candidate, old.node)) problems.push(`BACKWARD against version ${old.version}: ${p}`);
     }
     if (forward) {
-      for (const p of readIncompatibilities(old, candidate)) problems.push(`FORWARD against version ${version}: ${p}`);
+      for (const p of readIncompatibilities(old.node, candidate)) problems.push(`FORWARD against version ${old.version}: ${p}`);
     }
-  });
+  }
   return problems;
 }

@@ -26,9 +26,9 @@ export function checkHistories(): CheckResult[] {
       }
     }
     if (problems.length === 0) {
-      const parsed = history.map((v) => parseAvro(v.json as never));
+      const parsed = history.map((v) => ({ version: v.version, node: parseAvro(v.json as never) }));
       for (let i = 1; i < parsed.length; i++) {
-        for (const p of compatibilityProblems('BACKWARD_TRANSITIVE', parsed[i]!, parsed.slice(0, i))) problems.push(`v${i + 1}: ${p}`);
+        for (const p of compatibilityProblems('BACKWARD_TRANSITIVE', parsed[i]!.node, parsed.slice(0, i))) problems.push(`v${i + 1}: ${p}`);
       }
     }
     return { contract, what: `history v1..v${history.length} is BACKWARD compatible`, problems };

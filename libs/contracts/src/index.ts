@@ -6,6 +6,7 @@ export {
   readIncompatibilities,
   type AvroNode,
   type CompatibilityLevel,
+  type VersionedSchema,
 } from './avro-compatibility';
 export { checkAgainstRegistry, checkHistories, type CheckResult } from './check';
 export { generateTypes } from './codegen';

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
-import type { Registry } from 'prom-client';
+import { Histogram, type Registry } from 'prom-client';
 import type { Logger } from './logger';
 
 /** An error that becomes `{ "error": { code, message, details } }` with its HTTP status. */
@@ -69,6 +69,23 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   const readinessTimeoutMs = options.readinessTimeoutMs ?? 2_000;
   let server: Server | undefined;
   let closing = false;
+
+  const requestDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP requests by method, route and status, with their duration',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [options.metrics],
+  });
+  app.use((req, res, next) => {
+    const end = requestDuration.startTimer();
+    res.once('finish', () => {
+      // The matched route pattern, never the raw path: ids in paths would explode the label set.
+      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+      end({ method: req.method, route, status: String(res.statusCode) });
+    });
+    next();
+  });
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

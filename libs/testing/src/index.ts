@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { readState, stackPaths, type StackState } from '@sluice/local-stack';
+import { createServer } from 'node:net';
+import { availableServices, readState, stackPaths, startService, stop, type StackState } from '@sluice/local-stack';
 import { Kafka, logLevel, type Admin, type ITopicConfig, type Message } from 'kafkajs';
 
 /** A name no other test run uses, so tests can share one broker and one database. */
@@ -96,5 +97,47 @@ function toRecord(partition: number, message: Pick<Message, 'key' | 'value' | 'h
     key: message.key ? message.key.toString() : null,
     value: (message.value as Buffer | null) ?? null,
     headers,
+  };
+}
+
+/** A port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface TestService {
+  name: string;
+  url: string;
+  port: number;
+  /** SIGTERM, then SIGKILL after the grace; forgets the process. Safe to call twice. */
+  stop(graceMs?: number): Promise<string>;
+}
+
+/**
+ * Starts an extra instance of a built service through the local stack runner
+ * (so it appears in `status` and has a log under .sluice/logs), on a free port,
+ * pointed at the running stack, with `env` on top.
+ */
+export async function startTestService(service: string, options: { env?: Record<string, string>; name?: string } = {}): Promise<TestService> {
+  const spec = availableServices().find((s) => s.name === service);
+  if (!spec) throw new Error(`service "${service}" is not built (run pnpm build)`);
+  const paths = stackPaths();
+  const state = runningStack();
+  const port = await freePort();
+  const name = options.name ?? uniqueName(service);
+  await startService(paths, state, spec, { name, port, ...(options.env ? { env: options.env } : {}) });
+  let stopped: Promise<string> | undefined;
+  return {
+    name,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    stop: (graceMs = 15_000) => (stopped ??= stop(name, paths, graceMs)),
   };
 }

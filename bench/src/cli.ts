@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { registryBench } from './registry';
+
+const scenarios: Record<string, () => Promise<string>> = { registry: registryBench };
+
+async function main(name: string | undefined): Promise<number> {
+  const run = name ? scenarios[name] : undefined;
+  if (!run) {
+    process.stdout.write(`usage: pnpm bench <scenario>\nscenarios: ${Object.keys(scenarios).join(', ')}\n`);
+    return name ? 2 : 0;
+  }
+  const path = await run();
+  process.stdout.write(`${readFileSync(path, 'utf8')}\nwritten to ${path}\n`);
+  return 0;
+}
+
+main(process.argv[2]).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,33 @@
+import '@sluice/runtime/tracing-register';
+import { runService } from '@sluice/runtime';
+import { Pool } from 'pg';
+import { registryEnvShape } from './config';
+import { Registry } from './registry';
+import { registryRoutes } from './routes';
+import { ChangeListener, PgStore } from './store';
+
+void runService({
+  name: 'schema-registry',
+  defaultPort: 8081,
+  envShape: registryEnvShape,
+  async start({ config, http, lifecycle, logger }) {
+    const pool = new Pool({ connectionString: config.DATABASE_URL, max: config.REGISTRY_DB_POOL_SIZE });
+    pool.on('error', (err) => logger.warn({ err }, 'idle Postgres connection failed'));
+    lifecycle.onShutdown('postgres pool', () => pool.end());
+    const store = new PgStore(pool, config.REGISTRY_DB_SCHEMA);
+    await store.migrate();
+    const registry = new Registry(store, config.REGISTRY_DEFAULT_COMPATIBILITY);
+    const listener = new ChangeListener(
+      config.DATABASE_URL,
+      (subject) => registry.invalidate(subject),
+      (err) => logger.warn({ err }, 'lost the change notifications; caches dropped until they are back'),
+    );
+    await listener.start();
+    lifecycle.onShutdown('change listener', () => listener.close());
+    http.addReadinessCheck('postgres', () => store.ping());
+    http.addReadinessCheck('change notifications', async () => {
+      if (!listener.listening) throw new Error('not listening for changes of other replicas');
+    });
+    http.app.use(registryRoutes(registry, { maxBodyBytes: config.REGISTRY_MAX_BODY_BYTES }));
+  },
+});

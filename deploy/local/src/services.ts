@@ -30,7 +30,7 @@ function service(name: string, port: number, infra: boolean, extraEnv: (state: S
 }
 
 /** Every service in start order; the stack runs those that have been built. */
-export const serviceCatalog: ServiceSpec[] = [service('schema-registry', 8081, true)];
+export const serviceCatalog: ServiceSpec[] = [service('schema-registry', 8081, true), service('enricher', 8091, false)];
 
 export function availableServices(): ServiceSpec[] {
   return serviceCatalog.filter((s) => existsSync(s.script));

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { availableServices, readState, stackPaths, startService, stop, type StackState } from '@sluice/local-stack';
+import { availableServices, kill, readState, restart, stackPaths, startService, stop, type StackState } from '@sluice/local-stack';
 import { Kafka, logLevel, type Admin, type ITopicConfig, type Message } from 'kafkajs';
 
 /** A name no other test run uses, so tests can share one broker and one database. */
@@ -118,6 +118,12 @@ export interface TestService {
   port: number;
   /** SIGTERM, then SIGKILL after the grace; forgets the process. Safe to call twice. */
   stop(graceMs?: number): Promise<string>;
+  /** SIGKILL through the stack runner: no chance to clean up. */
+  kill(): Promise<void>;
+  /** Starts it again as it was started, and waits until it is healthy. */
+  restart(): Promise<void>;
+  /** The current pid, from the stack's state file. */
+  pid(): number;
 }
 
 /**
@@ -138,6 +144,17 @@ export async function startTestService(service: string, options: { env?: Record<
     name,
     port,
     url: `http://127.0.0.1:${port}`,
-    stop: (graceMs = 15_000) => (stopped ??= stop(name, paths, graceMs)),
+    stop: (graceMs = 15_000) => (stopped ??= stop(name, paths, graceMs).catch((err: unknown) => String(err))),
+    kill: async () => {
+      await kill(name, paths);
+    },
+    restart: async () => {
+      await restart(name, paths);
+    },
+    pid: () => {
+      const entry = readState(paths)?.processes[name];
+      if (!entry) throw new Error(`no process ${name} in the stack`);
+      return entry.pid;
+    },
   };
 }

@@ -1,0 +1,70 @@
+import { randomBytes } from 'node:crypto';
+import type { Kafka, KafkaMessage } from 'kafkajs';
+
+export interface FollowOptions {
+  /** Only these partitions; others are read past and ignored. @default all */
+  partitions?: ReadonlySet<number>;
+  onRecord(partition: number, message: KafkaMessage): void;
+  /** Client id for the broker's logs. */
+  clientId?: string;
+}
+
+export interface Follower {
+  /** Resolves once every followed partition was read up to the end it had when following began. */
+  readonly caughtUp: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Reads a topic from the beginning, read_committed, and keeps reading: the
+ * loader of global tables and of state-store changelogs. Each follower is a
+ * consumer of its own throw-away group, so it reads every partition and commits nothing.
+ */
+export async function followTopic(kafka: Kafka, topic: string, options: FollowOptions): Promise<Follower> {
+  const admin = kafka.admin();
+  await admin.connect();
+  let ends: Map<number, bigint>;
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    ends = new Map(
+      offsets
+        .filter((o) => !options.partitions || options.partitions.has(o.partition))
+        .filter((o) => BigInt(o.high) > BigInt(o.low))
+        .map((o) => [o.partition, BigInt(o.high)]),
+    );
+  } finally {
+    await admin.disconnect();
+  }
+  let markCaughtUp: () => void = () => undefined;
+  const caughtUp = new Promise<void>((resolve) => (markCaughtUp = resolve));
+  const reached = (partition: number, nextOffset: bigint) => {
+    const end = ends.get(partition);
+    if (end !== undefined && nextOffset >= end) ends.delete(partition);
+    if (ends.size === 0) markCaughtUp();
+  };
+  reached(-1, 0n);
+
+  const consumer = kafka.consumer({
+    groupId: `sluice-follow-${topic}-${randomBytes(6).toString('hex')}`,
+    readUncommitted: false,
+    maxWaitTimeInMs: 100,
+    allowAutoTopicCreation: false,
+  });
+  // Batches of only transaction markers or aborted records carry no message but move the position.
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    if (payload.lastOffset !== null && payload.lastOffset !== undefined) reached(payload.partition, BigInt(payload.lastOffset) + 1n);
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatch: async ({ batch }) => {
+      if (!options.partitions || options.partitions.has(batch.partition)) {
+        for (const message of batch.messages) options.onRecord(batch.partition, message);
+      }
+      if (batch.messages.length > 0) reached(batch.partition, BigInt(batch.lastOffset()) + 1n);
+    },
+  });
+  let stopping: Promise<void> | undefined;
+  return { caughtUp, stop: () => (stopping ??= consumer.disconnect()) };
+}

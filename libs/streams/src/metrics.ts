@@ -1,0 +1,43 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export interface StreamMetrics {
+  recordsIn: Counter<'topic'>;
+  recordsOut: Counter<'topic'>;
+  deadLetters: Counter<'code'>;
+  commitLatency: Histogram<never>;
+  aborts: Counter<'reason'>;
+  restoreDuration: Histogram<'store'>;
+  consumerLag: Gauge<'topic' | 'partition'>;
+  assignedPartitions: Gauge<never>;
+}
+
+const byRegistry = new WeakMap<Registry, StreamMetrics>();
+
+/** The stream metrics of a registry, created once: several processors in one service share them. */
+export function streamMetrics(registry: Registry): StreamMetrics {
+  const existing = byRegistry.get(registry);
+  if (existing) return existing;
+  const metrics: StreamMetrics = {
+    recordsIn: new Counter({ name: 'stream_records_in_total', help: 'Input records processed and committed', labelNames: ['topic'], registers: [registry] }),
+    recordsOut: new Counter({ name: 'stream_records_out_total', help: 'Records produced in committed transactions', labelNames: ['topic'], registers: [registry] }),
+    deadLetters: new Counter({ name: 'stream_dead_letters_total', help: 'Records sent to a dead-letter topic, by error code', labelNames: ['code'], registers: [registry] }),
+    commitLatency: new Histogram({
+      name: 'stream_commit_latency_seconds',
+      help: 'Time to send outputs, changelog and offsets and commit one transaction',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    aborts: new Counter({ name: 'stream_transaction_aborts_total', help: 'Aborted transactions, by reason', labelNames: ['reason'], registers: [registry] }),
+    restoreDuration: new Histogram({
+      name: 'stream_restore_duration_seconds',
+      help: 'Time to rebuild state stores from their changelogs after an assignment',
+      labelNames: ['store'],
+      buckets: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    consumerLag: new Gauge({ name: 'stream_consumer_lag', help: 'Records behind the end of each assigned input partition', labelNames: ['topic', 'partition'], registers: [registry] }),
+    assignedPartitions: new Gauge({ name: 'stream_assigned_partitions', help: 'Input partitions this instance owns', registers: [registry] }),
+  };
+  byRegistry.set(registry, metrics);
+  return metrics;
+}

@@ -1,0 +1,522 @@
+import { context } from '@opentelemetry/api';
+import type { Logger } from '@sluice/runtime';
+import { extractTraceContext } from '@sluice/runtime';
+import { changelogTopicSpec, provisionTopics } from '@sluice/contracts';
+import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type KafkaMessage, type Message, type Producer, type TopicMessages } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import { classifyFailure, errorCode } from './errors';
+import { deadLetterHeaders, historyHeaders } from './headers';
+import { streamMetrics, type StreamMetrics } from './metrics';
+import { PartitionStore, StoreTransaction } from './store';
+import { followTopic } from './follow';
+
+export interface StoreDefinition {
+  name: string;
+  /** The input topic whose partitions the store follows: store partition p belongs to input partition p. */
+  inputTopic: string;
+  /** Entries expire this long after their last write; unset: never. */
+  ttlMs?: number;
+}
+
+export interface InputRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  timestamp: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: IHeaders;
+}
+
+export interface OutputRecord {
+  topic: string;
+  key: string | Buffer | null;
+  value: Buffer | null;
+  headers?: IHeaders;
+}
+
+export interface ProcessContext {
+  readonly record: InputRecord;
+  /** The state store `name` of this record's partition, as this transaction sees it. */
+  store<V>(name: string): StoreTransaction<V>;
+  /** Produces a record in the same transaction as the input's offset. */
+  send(output: OutputRecord): void;
+  now(): number;
+}
+
+export interface StreamProcessorOptions {
+  /** Consumer group, prefix of transactional ids and changelog topics. */
+  application: string;
+  kafka: Kafka;
+  inputTopics: string[];
+  stores?: StoreDefinition[];
+  /** The business rule: read `ctx.record`, use stores, `send` outputs. Throw a PoisonRecordError to dead-letter the record. */
+  process(ctx: ProcessContext): Promise<void> | void;
+  logger: Logger;
+  metrics: Registry;
+  /** Longest wait for new records before a transaction commits what it has. @default 100 */
+  commitIntervalMs?: number;
+  /** Records per transaction at most. @default 500 */
+  maxBatchSize?: number;
+  /** @default 30000 */
+  sessionTimeoutMs?: number;
+  /** Partitions processed at the same time. @default 2 */
+  concurrency?: number;
+  /** Replication factor of changelog topics created at start. @default 1 */
+  replicationFactor?: number;
+  /** First and largest wait before a record is tried again. @default 100 and 5000 */
+  retryBackoffMs?: { initial: number; max: number };
+  now?: () => number;
+}
+
+interface PartitionTask {
+  topic: string;
+  partition: number;
+  producer?: Producer;
+  ready?: Promise<void>;
+  stores: Map<string, PartitionStore<unknown>>;
+  /** The group's committed offset, read after this task's producer fenced any previous owner. */
+  committed?: bigint;
+  /** Set when this task's producer was fenced: wait for a rebalance before taking the partition back. */
+  fencedAt?: number;
+  failures: number;
+}
+
+type ChunkOutcome =
+  | { kind: 'committed'; count: number }
+  | { kind: 'retry'; count: number; error: unknown }
+  | { kind: 'fenced'; error: unknown };
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Exactly-once consume-transform-produce on kafkajs, as Kafka Streams did it
+ * before KIP-447 ("EOS v1"): one transactional producer per input partition
+ * (`transactionalId = <application>-<topic>-<partition>`), created when the
+ * partition is assigned, so that the new owner's InitProducerId fences a
+ * zombie. Each transaction holds the outputs, the changelog records of the
+ * stores and the input offsets; state changes become visible only after commit.
+ */
+export class StreamProcessor {
+  private readonly tasks = new Map<string, PartitionTask>();
+  private readonly metrics: StreamMetrics;
+  private readonly now: () => number;
+  private readonly commitIntervalMs: number;
+  private readonly maxBatchSize: number;
+  private readonly sessionTimeoutMs: number;
+  private readonly backoff: { initial: number; max: number };
+  private consumer: Consumer | undefined;
+  private stopping = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: StreamProcessorOptions) {
+    this.metrics = streamMetrics(options.metrics);
+    this.now = options.now ?? Date.now;
+    this.commitIntervalMs = options.commitIntervalMs ?? 100;
+    this.maxBatchSize = options.maxBatchSize ?? 500;
+    this.sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000;
+    this.backoff = options.retryBackoffMs ?? { initial: 100, max: 5_000 };
+  }
+
+  get assignedPartitions(): number {
+    return this.tasks.size;
+  }
+
+  /** Total entries in the stores of every assigned partition. */
+  storeSize(name: string): number {
+    let size = 0;
+    for (const task of this.tasks.values()) size += task.stores.get(name)?.size ?? 0;
+    return size;
+  }
+
+  async start(): Promise<void> {
+    await this.ensureChangelogs();
+    const consumer = this.options.kafka.consumer({
+      groupId: this.options.application,
+      readUncommitted: false,
+      sessionTimeout: this.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(this.sessionTimeoutMs / 10)),
+      maxWaitTimeInMs: this.commitIntervalMs,
+      allowAutoTopicCreation: false,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
+    await consumer.connect();
+    for (const topic of this.options.inputTopics) await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.concurrency ?? 2,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+  }
+
+  /** Stops fetching, lets the open transactions finish or abort, leaves the group, drops the producers. Runs once. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.stopping = true;
+      await this.consumer?.disconnect();
+      await Promise.all([...this.tasks.values()].map((task) => this.dropTask(task)));
+    })();
+    return this.closing;
+  }
+
+  private async ensureChangelogs(): Promise<void> {
+    const stores = this.options.stores ?? [];
+    if (stores.length === 0) return;
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    try {
+      const metadata = await admin.fetchTopicMetadata({ topics: [...new Set(stores.map((s) => s.inputTopic))] });
+      const specs = stores.map((store) => {
+        const partitions = metadata.topics.find((t) => t.name === store.inputTopic)?.partitions.length ?? 1;
+        return changelogTopicSpec(this.options.application, store.name, partitions, this.options.replicationFactor ?? 1);
+      });
+      const report = await provisionTopics(admin, specs);
+      if (report.problems.length > 0) throw new Error(`changelog topics: ${report.problems.join('; ')}`);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  private taskKey(topic: string, partition: number): string {
+    return `${topic}:${partition}`;
+  }
+
+  /**
+   * A new assignment: partitions that left are dropped; those that arrived get
+   * their producer (fencing the previous owner), then their stores are restored.
+   */
+  private onAssignment(assignment: Record<string, number[]>): void {
+    const assigned = new Set<string>();
+    for (const [topic, partitions] of Object.entries(assignment)) for (const p of partitions) assigned.add(this.taskKey(topic, p));
+    for (const [key, task] of this.tasks) {
+      if (!assigned.has(key)) {
+        this.tasks.delete(key);
+        void this.dropTask(task);
+      }
+    }
+    const arrived: PartitionTask[] = [];
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      for (const partition of partitions) {
+        const existing = this.tasks.get(this.taskKey(topic, partition));
+        if (existing) {
+          existing.fencedAt = undefined;
+          if (!existing.ready) arrived.push(existing);
+          continue;
+        }
+        const task: PartitionTask = { topic, partition, stores: new Map(), failures: 0 };
+        this.tasks.set(this.taskKey(topic, partition), task);
+        arrived.push(task);
+      }
+    }
+    this.metrics.assignedPartitions.set(this.tasks.size);
+    if (arrived.length > 0) {
+      const ready = this.prepare(arrived);
+      for (const task of arrived) task.ready = ready;
+      ready.catch((err: unknown) => {
+        this.options.logger.warn({ err }, 'preparing assigned partitions failed; will try again');
+        for (const task of arrived) task.ready = undefined;
+      });
+    }
+    this.options.logger.info({ assignment }, 'partitions assigned');
+  }
+
+  private async prepare(tasks: PartitionTask[]): Promise<void> {
+    await Promise.all(tasks.map((task) => this.initProducer(task)));
+    await this.restoreStores(tasks);
+    await this.readCommittedOffsets(tasks);
+  }
+
+  private async initProducer(task: PartitionTask): Promise<void> {
+    if (task.producer) return;
+    const producer = this.options.kafka.producer({
+      transactionalId: `${this.options.application}-${task.topic}-${task.partition}`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      // Java's partitioner (murmur2), so a key lands where any Kafka client would put it.
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    // InitProducerId: bumps the epoch, so a previous owner can no longer commit, and ends its open transaction.
+    await producer.connect();
+    task.producer = producer;
+  }
+
+  private async restoreStores(tasks: PartitionTask[]): Promise<void> {
+    for (const definition of this.options.stores ?? []) {
+      const owners = tasks.filter((t) => t.topic === definition.inputTopic);
+      if (owners.length === 0) continue;
+      const started = this.now();
+      const stores = new Map<number, PartitionStore<unknown>>();
+      for (const task of owners) {
+        const store = new PartitionStore<unknown>(definition.name, definition.ttlMs);
+        task.stores.set(definition.name, store);
+        stores.set(task.partition, store);
+      }
+      const follower = await followTopic(this.options.kafka, changelogTopicSpec(this.options.application, definition.name, 1).name, {
+        partitions: new Set(stores.keys()),
+        onRecord: (partition, message) => {
+          const key = message.key?.toString();
+          if (key !== undefined) stores.get(partition)?.restore(key, message.value);
+        },
+      });
+      await follower.caughtUp;
+      await follower.stop();
+      const seconds = (this.now() - started) / 1000;
+      this.metrics.restoreDuration.observe({ store: definition.name }, seconds);
+      const entries = [...stores.values()].reduce((n, s) => n + s.size, 0);
+      this.options.logger.info({ store: definition.name, partitions: [...stores.keys()], entries, seconds }, 'state restored');
+    }
+  }
+
+  private async readCommittedOffsets(tasks: PartitionTask[]): Promise<void> {
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    try {
+      for (const topic of new Set(tasks.map((t) => t.topic))) {
+        const [offsets] = await admin.fetchOffsets({ groupId: this.options.application, topics: [topic] });
+        for (const task of tasks.filter((t) => t.topic === topic)) {
+          const committed = offsets?.partitions.find((p) => p.partition === task.partition)?.offset;
+          task.committed = committed !== undefined && committed !== '-1' ? BigInt(committed) : undefined;
+        }
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  private async dropTask(task: PartitionTask): Promise<void> {
+    const producer = task.producer;
+    task.producer = undefined;
+    task.ready = undefined;
+    task.stores.clear();
+    task.committed = undefined;
+    await producer?.disconnect().catch(() => undefined);
+  }
+
+  private async waitReady(task: PartitionTask, heartbeat: () => Promise<void>): Promise<boolean> {
+    if (task.fencedAt !== undefined) {
+      // Fenced: another instance may own the partition. Give the group time to rebalance before taking it back.
+      if (this.now() - task.fencedAt < this.sessionTimeoutMs) return false;
+      task.fencedAt = undefined;
+    }
+    if (!task.ready) {
+      task.ready = this.prepare([task]);
+      task.ready.catch(() => (task.ready = undefined));
+    }
+    let settled = false;
+    const ready = task.ready.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    while (!settled) {
+      await Promise.race([ready, sleep(1_000)]);
+      if (!settled) await heartbeat();
+    }
+    return task.ready !== undefined && task.producer !== undefined;
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    const consumer = this.consumer!;
+    let task = this.tasks.get(this.taskKey(topic, partition));
+    if (!task) {
+      task = { topic, partition, stores: new Map(), failures: 0 };
+      this.tasks.set(this.taskKey(topic, partition), task);
+    }
+    this.metrics.consumerLag.set({ topic, partition: String(partition) }, Number(batch.offsetLag()));
+    if (!(await this.waitReady(task, heartbeat))) {
+      consumer.seek({ topic, partition, offset: batch.firstOffset() ?? '0' });
+      await heartbeat();
+      await sleep(this.backoff.initial);
+      return;
+    }
+    const committed = task.committed;
+    const messages = committed === undefined ? batch.messages : batch.messages.filter((m) => BigInt(m.offset) >= committed);
+    if (messages.length === 0) {
+      if (committed !== undefined && committed > BigInt(batch.lastOffset())) consumer.seek({ topic, partition, offset: committed.toString() });
+      return;
+    }
+    for (let start = 0; start < messages.length; ) {
+      if (this.stopping || !isRunning() || isStale()) return;
+      const chunk = messages.slice(start, start + this.maxBatchSize);
+      const outcome = await this.runTransaction(task, chunk);
+      const done = outcome.kind === 'fenced' ? 0 : outcome.count;
+      if (done > 0) {
+        const last = chunk[done - 1]!.offset;
+        resolveOffset(last);
+        task.committed = BigInt(last) + 1n;
+        task.failures = 0;
+      }
+      if (outcome.kind === 'committed') {
+        start += done;
+        await heartbeat();
+        continue;
+      }
+      const resumeAt = chunk[done]?.offset ?? chunk[0]!.offset;
+      task.failures += 1;
+      if (outcome.kind === 'fenced') {
+        this.options.logger.warn({ err: outcome.error, topic, partition }, 'producer fenced or stuck: dropping it; reprocessing from the committed offset');
+        await this.dropTask(task);
+        task.fencedAt = this.now();
+      } else {
+        this.options.logger.debug({ err: outcome.error, topic, partition, offset: resumeAt }, 'will try again');
+      }
+      consumer.seek({ topic, partition, offset: resumeAt });
+      const wait = Math.min(this.backoff.max, this.backoff.initial * 2 ** Math.min(task.failures - 1, 10));
+      await sleep(wait);
+      await heartbeat();
+      return;
+    }
+  }
+
+  private inputRecord(topic: string, partition: number, message: KafkaMessage): InputRecord {
+    return {
+      topic,
+      partition,
+      offset: message.offset,
+      timestamp: message.timestamp,
+      key: message.key ?? null,
+      value: message.value ?? null,
+      headers: message.headers ?? {},
+    };
+  }
+
+  /** Processes records until one must wait; commits those before it in one transaction. */
+  private async runTransaction(task: PartitionTask, chunk: KafkaMessage[]): Promise<ChunkOutcome> {
+    const storeTxns = new Map<string, StoreTransaction<unknown>>();
+    const chunkStore = (name: string): StoreTransaction<unknown> => {
+      let txn = storeTxns.get(name);
+      if (!txn) {
+        const store = task.stores.get(name);
+        if (!store) throw new Error(`no store "${name}" for ${task.topic}-${task.partition}`);
+        txn = new StoreTransaction(store, this.now);
+        storeTxns.set(name, txn);
+      }
+      return txn;
+    };
+    const outputs: OutputRecord[] = [];
+    let count = 0;
+    let retryError: unknown;
+    for (const message of chunk) {
+      const record = this.inputRecord(task.topic, task.partition, message);
+      const recordStores = new Map<string, StoreTransaction<unknown>>();
+      const recordOutputs: OutputRecord[] = [];
+      const ctx: ProcessContext = {
+        record,
+        store: <V>(name: string) => {
+          let txn = recordStores.get(name);
+          if (!txn) {
+            txn = chunkStore(name).nested();
+            recordStores.set(name, txn);
+          }
+          return txn as StoreTransaction<V>;
+        },
+        send: (output) => recordOutputs.push(output),
+        now: this.now,
+      };
+      try {
+        // Each record continues the trace of the request that produced it; outputs carry the context on.
+        await context.with(extractTraceContext(record.headers), () => this.options.process(ctx));
+        for (const [name, txn] of recordStores) chunkStore(name).merge(txn);
+        // The record's history (trace context, replay id and count) travels on to everything it produces.
+        const history = historyHeaders(record.headers);
+        outputs.push(...recordOutputs.map((o) => ({ ...o, headers: { ...history, ...(o.headers ?? {}) } })));
+        count += 1;
+      } catch (err) {
+        if (classifyFailure(err) !== 'dead-letter') {
+          retryError = err;
+          break;
+        }
+        const code = errorCode(err);
+        outputs.push({
+          topic: `${task.topic}.dlq`,
+          key: record.key,
+          value: record.value,
+          headers: deadLetterHeaders(record.headers, {
+            topic: task.topic,
+            partition: task.partition,
+            offset: record.offset,
+            timestamp: record.timestamp,
+            stage: this.options.application,
+            code,
+            message: err instanceof Error ? err.message : String(err),
+            failedAt: new Date(this.now()),
+          }),
+        });
+        this.metrics.deadLetters.inc({ code });
+        count += 1;
+      }
+    }
+    if (count === 0) return { kind: 'retry', count: 0, error: retryError };
+    this.expireEntries(task, chunkStore);
+    const outcome = await this.commit(task, chunk[count - 1]!.offset, outputs, storeTxns);
+    if (outcome) return outcome;
+    for (const [name, txn] of storeTxns) task.stores.get(name)?.apply(txn.changes);
+    this.metrics.recordsIn.inc({ topic: task.topic }, count);
+    for (const o of outputs) this.metrics.recordsOut.inc({ topic: o.topic });
+    return retryError === undefined ? { kind: 'committed', count } : { kind: 'retry', count, error: retryError };
+  }
+
+  /** Deletes a bounded number of expired entries per transaction, through the changelog. */
+  private expireEntries(task: PartitionTask, chunkStore: (name: string) => StoreTransaction<unknown>): void {
+    const now = this.now();
+    for (const definition of this.options.stores ?? []) {
+      if (definition.ttlMs === undefined || definition.inputTopic !== task.topic) continue;
+      const store = task.stores.get(definition.name);
+      if (!store) continue;
+      const expired = store.expired(now, 500);
+      if (expired.length === 0) continue;
+      const txn = chunkStore(definition.name);
+      for (const key of expired) if (!txn.changes.has(key)) txn.delete(key);
+    }
+  }
+
+  /** One transaction: outputs, changelog records, input offset. Returns an outcome only when it failed. */
+  private async commit(
+    task: PartitionTask,
+    lastOffset: string,
+    outputs: OutputRecord[],
+    storeTxns: Map<string, StoreTransaction<unknown>>,
+  ): Promise<ChunkOutcome | undefined> {
+    const producer = task.producer;
+    if (!producer) return { kind: 'fenced', error: new Error('no producer for the partition') };
+    const byTopic = new Map<string, Message[]>();
+    const add = (topic: string, message: Message) => {
+      const list = byTopic.get(topic) ?? [];
+      list.push(message);
+      byTopic.set(topic, list);
+    };
+    for (const o of outputs) add(o.topic, { key: o.key, value: o.value, ...(o.headers ? { headers: o.headers } : {}) });
+    for (const [name, txn] of storeTxns) {
+      const topic = changelogTopicSpec(this.options.application, name, 1).name;
+      for (const change of txn.changelog()) add(topic, { key: change.key, value: change.value, partition: task.partition });
+    }
+    const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    const started = process.hrtime.bigint();
+    let transaction;
+    try {
+      transaction = await producer.transaction();
+    } catch (err) {
+      this.metrics.aborts.inc({ reason: 'begin' });
+      return { kind: 'fenced', error: err };
+    }
+    try {
+      if (topicMessages.length > 0) await transaction.sendBatch({ topicMessages });
+      await transaction.sendOffsets({
+        consumerGroupId: this.options.application,
+        topics: [{ topic: task.topic, partitions: [{ partition: task.partition, offset: (BigInt(lastOffset) + 1n).toString() }] }],
+      });
+      await transaction.commit();
+    } catch (err) {
+      await transaction.abort().catch(() => undefined);
+      const kind = classifyFailure(err) === 'fenced' ? 'fenced' : 'retry';
+      this.metrics.aborts.inc({ reason: kind });
+      return kind === 'fenced' ? { kind, error: err } : { kind, count: 0, error: err };
+    }
+    this.metrics.commitLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    return undefined;
+  }
+}
+

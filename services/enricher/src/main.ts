@@ -1,0 +1,100 @@
+import '@sluice/runtime/tracing-register';
+import { DecodeError, Serde, valueSubjectOf, type ActivityEvent, type CatalogItem, type EnrichedEvent } from '@sluice/contracts';
+import { createKafka, runService } from '@sluice/runtime';
+import { GlobalTable, PoisonRecordError, RetryableError, STREAM_ERROR_CODES, StreamProcessor } from '@sluice/streams';
+import { Counter, Gauge } from 'prom-client';
+import { enricherEnvShape } from './config';
+import { decide } from './enrich';
+
+const DEDUP_STORE = 'seen-events';
+
+void runService({
+  name: 'enricher',
+  defaultPort: 8091,
+  envShape: enricherEnvShape,
+  async start({ config, logger, metrics, http, lifecycle }) {
+    const kafka = createKafka(config, { clientId: config.ENRICHER_APPLICATION_ID, logger });
+    const serde = new Serde(config.SCHEMA_REGISTRY_URL);
+    const events = serde.decoder<ActivityEvent>('ActivityEvent');
+    const output = await serde.encoder<EnrichedEvent>(valueSubjectOf(config.ENRICHER_OUTPUT_TOPIC), 'EnrichedEvent');
+
+    const duplicates = new Counter({ name: 'enricher_duplicates_total', help: 'Events dropped because their eventId was emitted before', registers: [metrics] });
+    const badCatalogRecords = new Counter({ name: 'enricher_bad_catalog_records_total', help: 'Catalog records that did not decode and were skipped', registers: [metrics] });
+
+    const catalog = new GlobalTable<CatalogItem>(
+      kafka,
+      config.ENRICHER_CATALOG_TOPIC,
+      (value) => serde.decoder<CatalogItem>('CatalogItem').decode(value),
+      (err, partition, offset) => {
+        badCatalogRecords.inc();
+        logger.error({ err, partition, offset }, 'skipped a catalog record that does not decode');
+      },
+    );
+    new Gauge({ name: 'enricher_catalog_entries', help: 'Entries in the catalog table', registers: [metrics], collect() { this.set(catalog.size); } });
+    let catalogLoaded = false;
+    http.addReadinessCheck('catalog table', async () => {
+      if (!catalogLoaded) throw new Error('the catalog table is still loading');
+    });
+    lifecycle.onShutdown('catalog table', () => catalog.stop());
+    await catalog.start();
+    catalogLoaded = true;
+    logger.info({ entries: catalog.size }, 'catalog table loaded');
+
+    // When each waiting record first found its catalog entry missing; in memory, so a restart waits anew.
+    const waitingSince = new Map<string, number>();
+
+    const processor = new StreamProcessor({
+      application: config.ENRICHER_APPLICATION_ID,
+      kafka,
+      inputTopics: [config.ENRICHER_INPUT_TOPIC],
+      stores: [{ name: DEDUP_STORE, inputTopic: config.ENRICHER_INPUT_TOPIC, ttlMs: config.ENRICHER_DEDUP_HORIZON_MS }],
+      logger,
+      metrics,
+      commitIntervalMs: config.STREAM_COMMIT_INTERVAL_MS,
+      maxBatchSize: config.STREAM_MAX_BATCH_SIZE,
+      sessionTimeoutMs: config.STREAM_SESSION_TIMEOUT_MS,
+      concurrency: config.STREAM_CONCURRENCY,
+      replicationFactor: config.STREAM_REPLICATION_FACTOR,
+      async process(ctx) {
+        const { record } = ctx;
+        let event: ActivityEvent;
+        try {
+          event = await events.decode(record.value);
+        } catch (err) {
+          if (err instanceof DecodeError && !err.canRetry) throw new PoisonRecordError(err.code, err.message);
+          throw err;
+        }
+        const seen = ctx.store<number>(DEDUP_STORE);
+        const waitKey = `${record.partition}:${record.offset}`;
+        const decision = decide({
+          event,
+          catalogItem: catalog.get(event.entityId),
+          alreadySeen: seen.has(event.eventId),
+          waitingSince: waitingSince.get(waitKey),
+          now: ctx.now(),
+          catalogWaitMs: config.ENRICHER_CATALOG_WAIT_MS,
+          source: { partition: record.partition, offset: record.offset },
+        });
+        switch (decision.kind) {
+          case 'duplicate':
+            duplicates.inc();
+            return;
+          case 'wait':
+            if (!waitingSince.has(waitKey)) waitingSince.set(waitKey, ctx.now());
+            throw new RetryableError(STREAM_ERROR_CODES.notYetAvailable, `waiting for the catalog entry of ${event.entityId}`);
+          case 'dead-letter':
+            waitingSince.delete(waitKey);
+            // Not recorded as seen: once the catalog is fixed, its replay passes.
+            throw new PoisonRecordError(decision.code, decision.message);
+          case 'emit':
+            waitingSince.delete(waitKey);
+            seen.put(event.eventId, 1);
+            ctx.send({ topic: config.ENRICHER_OUTPUT_TOPIC, key: event.entityId, value: output.encode(decision.enriched) });
+            return;
+        }
+      },
+    });
+    lifecycle.onShutdown('stream processor', () => processor.close());
+    await processor.start();
+  },
+});

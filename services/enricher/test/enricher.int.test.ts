@@ -1,0 +1,52 @@
+import { activity, catalogItem, enricherFixture, type EnricherFixture } from './pipeline';
+
+jest.setTimeout(120_000);
+
+let pipeline: EnricherFixture;
+afterEach(async () => {
+  await pipeline?.close();
+});
+
+test('events are joined with the catalog, keyed by entity, and a duplicate eventId counts once', async () => {
+  pipeline = await enricherFixture();
+  await pipeline.upsertCatalog([catalogItem('sku-1', 'kitchen'), catalogItem('sku-2', 'garden')]);
+  const first = activity('sku-1');
+  const events = [first, activity('sku-2'), { ...first }, activity('sku-1')];
+  await pipeline.sendEvents(events);
+  await pipeline.start();
+  const enriched = await pipeline.readEnriched(3);
+  expect(enriched.map((e) => e.eventId).sort()).toEqual([events[0]!.eventId, events[1]!.eventId, events[3]!.eventId].sort());
+  for (const e of enriched) {
+    expect(e.record.key).toBe(e.entityId);
+    expect(e.category).toBe(e.entityId === 'sku-1' ? 'kitchen' : 'garden');
+    expect(e.name).toBe(`Item ${e.entityId}`);
+  }
+});
+
+test('garbage bytes and an event for an unknown entity end in the dead-letter topic with their headers, and the records behind them are processed', async () => {
+  pipeline = await enricherFixture(1);
+  await pipeline.upsertCatalog([catalogItem('known')]);
+  const unknown = activity('nobody-knows');
+  await pipeline.sendRaw('known', Buffer.from('definitely not avro'));
+  await pipeline.sendEvents([unknown, activity('known'), activity('known')]);
+  await pipeline.start();
+  const enriched = await pipeline.readEnriched(2);
+  expect(enriched).toHaveLength(2);
+  const dead = await pipeline.readDeadLetters(2);
+  expect(dead).toHaveLength(2);
+  const byCode = new Map(dead.map((d) => [d.headers['dlq.error.code'], d]));
+  expect([...byCode.keys()].sort()).toEqual(['catalog.missing', 'serde.bad_magic_byte']);
+  const garbage = byCode.get('serde.bad_magic_byte')!;
+  expect(garbage.value?.toString()).toBe('definitely not avro');
+  expect(garbage.key).toBe('known');
+  expect(garbage.headers).toMatchObject({
+    'dlq.original.topic': pipeline.topics.raw,
+    'dlq.original.partition': '0',
+    'dlq.original.offset': '0',
+    'dlq.stage': pipeline.applicationId,
+  });
+  for (const h of ['dlq.original.timestamp', 'dlq.error.message', 'dlq.failed.at']) expect(garbage.headers[h]).toBeTruthy();
+  const missing = byCode.get('catalog.missing')!;
+  expect(missing.headers['dlq.original.offset']).toBe('1');
+  expect(missing.key).toBe('nobody-knows');
+});

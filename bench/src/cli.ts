@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { enricherBench } from './enricher';
 import { registryBench } from './registry';
 
-const scenarios: Record<string, () => Promise<string>> = { registry: registryBench };
+const scenarios: Record<string, () => Promise<string>> = { registry: registryBench, enricher: enricherBench };
 
 async function main(name: string | undefined): Promise<number> {
   const run = name ? scenarios[name] : undefined;

@@ -18,4 +18,6 @@ export const enricherEnvShape = {
   STREAM_SESSION_TIMEOUT_MS: env.int(30_000, { min: 3_000, max: 300_000 }),
   STREAM_CONCURRENCY: env.int(2, { min: 1, max: 64 }),
   STREAM_REPLICATION_FACTOR: env.int(1, { min: 1, max: 10 }),
+  /** exactly-once (the product), or at-least-once, only to measure what transactions cost. */
+  STREAM_PROCESSING_GUARANTEE: env.enum(['exactly-once', 'at-least-once'], 'exactly-once'),
 };

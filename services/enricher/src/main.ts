@@ -55,6 +55,7 @@ void runService({
       sessionTimeoutMs: config.STREAM_SESSION_TIMEOUT_MS,
       concurrency: config.STREAM_CONCURRENCY,
       replicationFactor: config.STREAM_REPLICATION_FACTOR,
+      exactlyOnce: config.STREAM_PROCESSING_GUARANTEE === 'exactly-once',
       async process(ctx) {
         const { record } = ctx;
         let event: ActivityEvent;

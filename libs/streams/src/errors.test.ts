@@ -1,0 +1,46 @@
+import { classifyFailure, errorCode, PoisonRecordError, RetryableError } from './errors';
+import { deadLetterHeaders, historyHeaders } from './headers';
+
+test('a poison record is dead-lettered, a retryable failure retried', () => {
+  expect(classifyFailure(new PoisonRecordError('serde.malformed', 'x'))).toBe('dead-letter');
+  expect(classifyFailure({ canRetry: false, code: 'contract.violation' })).toBe('dead-letter');
+  expect(classifyFailure(new RetryableError('stream.not_yet_available', 'x'))).toBe('retry');
+  expect(classifyFailure(new Error('ECONNREFUSED'))).toBe('retry');
+});
+
+test('a fenced or stuck producer is recognised by its protocol error type, not its text alone', () => {
+  expect(classifyFailure({ type: 'INVALID_PRODUCER_EPOCH', message: 'old epoch' })).toBe('fenced');
+  expect(classifyFailure({ type: 'PRODUCER_FENCED' })).toBe('fenced');
+  expect(classifyFailure({ type: 'CONCURRENT_TRANSACTIONS' })).toBe('fenced');
+  expect(classifyFailure(new Error('Transaction state exception: Invalid state transition ABORTING -> COMMITTING'))).toBe('fenced');
+});
+
+test('the error code of a failure becomes its dead-letter code', () => {
+  expect(errorCode(new PoisonRecordError('catalog.missing', 'x'))).toBe('catalog.missing');
+  expect(errorCode(new Error('x'))).toBe('stream.poison');
+});
+
+test('history headers travel; dead-letter headers keep the original ones and add the cause', () => {
+  const input = { traceparent: Buffer.from('00-abc-def-01'), 'dlq.replay.id': 'r1', 'dlq.replay.count': '2', 'x-other': 'no' };
+  expect(historyHeaders(input)).toEqual({ traceparent: '00-abc-def-01', 'dlq.replay.id': 'r1', 'dlq.replay.count': '2' });
+  const headers = deadLetterHeaders(input, {
+    topic: 'events.raw',
+    partition: 3,
+    offset: '17',
+    timestamp: '1700000000000',
+    stage: 'enricher',
+    code: 'catalog.missing',
+    message: 'm'.repeat(5000),
+    failedAt: new Date(0),
+  });
+  expect(headers).toMatchObject({
+    'x-other': 'no',
+    'dlq.original.topic': 'events.raw',
+    'dlq.original.partition': '3',
+    'dlq.original.offset': '17',
+    'dlq.stage': 'enricher',
+    'dlq.error.code': 'catalog.missing',
+    'dlq.failed.at': '1970-01-01T00:00:00.000Z',
+  });
+  expect(String(headers['dlq.error.message'])).toHaveLength(1000);
+});

@@ -30,7 +30,11 @@ function service(name: string, port: number, infra: boolean, extraEnv: (state: S
 }
 
 /** Every service in start order; the stack runs those that have been built. */
-export const serviceCatalog: ServiceSpec[] = [service('schema-registry', 8081, true), service('enricher', 8091, false)];
+export const serviceCatalog: ServiceSpec[] = [
+  service('schema-registry', 8081, true),
+  service('ingest-gateway', 8080, false),
+  service('enricher', 8091, false),
+];
 
 export function availableServices(): ServiceSpec[] {
   return serviceCatalog.filter((s) => existsSync(s.script));

@@ -7,6 +7,7 @@ import { KafkaJsInstrumentation } from '@opentelemetry/instrumentation-kafkajs';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
+import { NoopSpanProcessor } from '@opentelemetry/sdk-trace-base';
 
 export interface TracingOptions {
   service: string;
@@ -32,7 +33,6 @@ export function startTracing(options: TracingOptions): Tracing {
   // and nothing at all without an endpoint (its default would retry localhost:4318 for seconds at shutdown).
   process.env.OTEL_METRICS_EXPORTER ??= 'none';
   process.env.OTEL_LOGS_EXPORTER ??= 'none';
-  if (!options.otlpEndpoint) process.env.OTEL_TRACES_EXPORTER ??= 'none';
   const traceExporter = options.otlpEndpoint
     ? new OTLPTraceExporter({ url: `${options.otlpEndpoint.replace(/\/$/, '')}/v1/traces` })
     : undefined;
@@ -45,7 +45,8 @@ export function startTracing(options: TracingOptions): Tracing {
       new PgInstrumentation(),
       new KafkaJsInstrumentation(),
     ],
-    ...(traceExporter ? { traceExporter } : { spanProcessors: [] }),
+    // Without an exporter spans are still recorded, so trace ids reach logs and Kafka headers.
+    ...(traceExporter ? { traceExporter } : { spanProcessors: [new NoopSpanProcessor()] }),
   });
   sdk.start();
   let shutdownOnce: Promise<void> | undefined;

@@ -158,3 +158,13 @@ export async function startTestService(service: string, options: { env?: Record<
     },
   };
 }
+
+/** SIGKILL a process of the running stack (kafka, postgres, …) through the stack runner. */
+export async function killStackProcess(name: string): Promise<void> {
+  await kill(name, stackPaths());
+}
+
+/** Starts a process of the running stack again and waits until it answers. */
+export async function restartStackProcess(name: string): Promise<void> {
+  await restart(name, stackPaths());
+}

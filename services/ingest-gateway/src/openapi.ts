@@ -1,0 +1,144 @@
+import { GATEWAY_ERRORS } from './errors';
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+});
+
+const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'string', pattern: '^[0-9]+$' } } };
+
+const describe = (...codes: (keyof typeof GATEWAY_ERRORS)[]) => codes.map((c) => `${c}: ${GATEWAY_ERRORS[c].description}`).join(' ');
+
+/** OpenAPI 3.1 description of exactly what the gateway does; the tests check real responses against it. */
+export function openApiDocument(options: { maxEvents: number; serverUrl?: string }) {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Sluice ingest-gateway',
+      version: '1.0.0',
+      description:
+        'Accepts events over HTTP and answers 202 only after Kafka acknowledged every event (acks=all, idempotent producer). A client that gets anything else retries with the same eventIds: duplicates are dropped downstream.',
+    },
+    ...(options.serverUrl ? { servers: [{ url: options.serverUrl }] } : {}),
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'Only when GATEWAY_API_KEYS is set; X-API-Key works too.' },
+        apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+      },
+      schemas: {
+        Event: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['eventId', 'type', 'entityId', 'occurredAt', 'value'],
+          properties: {
+            eventId: { type: 'string', minLength: 1, maxLength: 256, description: 'Idempotency key: resend the same eventId when retrying.' },
+            type: { type: 'string', minLength: 1, maxLength: 256 },
+            entityId: { type: 'string', minLength: 1, maxLength: 256, description: 'The partition key.' },
+            userId: { type: ['string', 'null'], minLength: 1, maxLength: 256 },
+            occurredAt: { type: 'string', format: 'date-time', description: 'RFC 3339 event time.' },
+            value: { type: 'number' },
+            attributes: { type: 'object', additionalProperties: { type: 'string' } },
+          },
+        },
+        EventBatch: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['events'],
+          properties: { events: { type: 'array', minItems: 1, maxItems: options.maxEvents, items: { $ref: '#/components/schemas/Event' } } },
+        },
+        Accepted: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['accepted', 'results'],
+          properties: {
+            accepted: { type: 'integer', minimum: 1 },
+            results: {
+              type: 'array',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['eventId', 'partition', 'offset'],
+                properties: { eventId: { type: 'string' }, partition: { type: 'integer', minimum: 0 }, offset: { type: 'string', pattern: '^[0-9]+$' } },
+              },
+            },
+          },
+        },
+        CatalogItem: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['name', 'category'],
+          properties: {
+            name: { type: 'string', minLength: 1 },
+            category: { type: 'string', minLength: 1, maxLength: 256 },
+            price: { type: ['number', 'null'] },
+            attributes: { type: 'object', additionalProperties: { type: 'string' } },
+            updatedAt: { type: 'string', format: 'date-time', description: 'Defaults to the time of the request.' },
+          },
+        },
+        CatalogAck: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['entityId', 'partition', 'offset'],
+          properties: { entityId: { type: 'string' }, partition: { type: 'integer', minimum: 0 }, offset: { type: 'string', pattern: '^[0-9]+$' }, deleted: { type: 'boolean' } },
+        },
+        Error: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['error'],
+          properties: {
+            error: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['code', 'message'],
+              properties: { code: { type: 'string', enum: Object.keys(GATEWAY_ERRORS) }, message: { type: 'string' }, details: {} },
+            },
+          },
+        },
+      },
+    },
+    security: [{}, { bearer: [] }, { apiKey: [] }],
+    paths: {
+      '/v1/events': {
+        post: {
+          summary: 'Send one event or a batch of events (all or nothing)',
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: { oneOf: [{ $ref: '#/components/schemas/Event' }, { $ref: '#/components/schemas/EventBatch' }] } } },
+          },
+          responses: {
+            '202': { description: 'Kafka acknowledged every event', content: { 'application/json': { schema: { $ref: '#/components/schemas/Accepted' } } } },
+            '400': errorResponse(describe('INVALID_EVENTS', 'REQUEST_BODY_INVALID_JSON')),
+            '401': errorResponse(describe('UNAUTHORIZED')),
+            '413': errorResponse(describe('REQUEST_BODY_TOO_LARGE')),
+            '415': errorResponse(describe('UNSUPPORTED_MEDIA_TYPE')),
+            '429': { ...errorResponse(describe('RATE_LIMITED')), headers: retryAfter },
+            '503': { ...errorResponse(describe('OVERLOADED', 'KAFKA_UNAVAILABLE', 'KAFKA_ACK_TIMEOUT', 'SHUTTING_DOWN')), headers: retryAfter },
+          },
+        },
+      },
+      '/v1/catalog/{entityId}': {
+        parameters: [{ name: 'entityId', in: 'path', required: true, schema: { type: 'string', minLength: 1, maxLength: 256 } }],
+        put: {
+          summary: 'Create or replace the catalog entry of an entity (compacted catalog.items)',
+          requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/CatalogItem' } } } },
+          responses: {
+            '200': { description: 'Kafka acknowledged the entry', content: { 'application/json': { schema: { $ref: '#/components/schemas/CatalogAck' } } } },
+            '400': errorResponse(describe('INVALID_CATALOG_ITEM', 'REQUEST_BODY_INVALID_JSON')),
+            '401': errorResponse(describe('UNAUTHORIZED')),
+            '413': errorResponse(describe('REQUEST_BODY_TOO_LARGE')),
+            '415': errorResponse(describe('UNSUPPORTED_MEDIA_TYPE')),
+            '503': { ...errorResponse(describe('OVERLOADED', 'KAFKA_UNAVAILABLE', 'KAFKA_ACK_TIMEOUT', 'SHUTTING_DOWN')), headers: retryAfter },
+          },
+        },
+        delete: {
+          summary: 'Delete the catalog entry of an entity (a tombstone)',
+          responses: {
+            '200': { description: 'Kafka acknowledged the tombstone', content: { 'application/json': { schema: { $ref: '#/components/schemas/CatalogAck' } } } },
+            '401': errorResponse(describe('UNAUTHORIZED')),
+            '503': { ...errorResponse(describe('OVERLOADED', 'KAFKA_UNAVAILABLE', 'KAFKA_ACK_TIMEOUT', 'SHUTTING_DOWN')), headers: retryAfter },
+          },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,107 @@
+import { killStackProcess, restartStackProcess } from '@sluice/testing';
+import { eventBody, gatewayFixture, type GatewayFixture } from './gateway-fixture';
+
+// The gateway under faults: a client that got 202 can forget its events.
+jest.setTimeout(240_000);
+
+interface Outcome {
+  status: number | 'network';
+  cause?: string;
+  ms: number;
+  eventIds: string[];
+  code?: string;
+}
+
+/** Four clients sending batches of ten events as fast as they are answered. */
+function load(gw: GatewayFixture) {
+  const outcomes: Outcome[] = [];
+  let running = true;
+  const client = async () => {
+    while (running) {
+      const events = Array.from({ length: 10 }, () => eventBody(`sku-${Math.floor(Math.random() * 30)}`));
+      const started = Date.now();
+      try {
+        const res = await gw.post('/v1/events', { events });
+        outcomes.push({ status: res.status, ms: Date.now() - started, eventIds: events.map((e) => e.eventId), code: res.body?.error?.code });
+        if (res.status !== 202) await new Promise((r) => setTimeout(r, 100));
+      } catch (err) {
+        const cause = (err as { cause?: { code?: string } }).cause?.code ?? String(err);
+        outcomes.push({ status: 'network', cause, ms: Date.now() - started, eventIds: [] });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  };
+  const clients = [client(), client(), client(), client()];
+  return {
+    outcomes,
+    stop: async () => {
+      running = false;
+      await Promise.all(clients);
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const acknowledgedIds = (outcomes: Outcome[]) => outcomes.filter((o) => o.status === 202).flatMap((o) => o.eventIds);
+
+async function expectAllInTopic(gw: GatewayFixture, ids: string[]): Promise<void> {
+  const records = await gw.readEvents(ids.length, 60_000);
+  const inTopic = new Set(records.map((r) => r.event.eventId));
+  expect(ids.filter((id) => !inTopic.has(id))).toEqual([]);
+}
+
+test('with the broker killed under steady load the gateway answers 503 within its deadline, recovers, and loses no acknowledged event', async () => {
+  const gw = await gatewayFixture({ GATEWAY_ACK_TIMEOUT_MS: '2000', GATEWAY_RETRY_AFTER_SEC: '1' });
+  try {
+    const traffic = load(gw);
+    await sleep(2_000);
+    await killStackProcess('kafka');
+    const killedAt = traffic.outcomes.length;
+    await sleep(6_000);
+    const duringOutage = traffic.outcomes.slice(killedAt);
+    await restartStackProcess('kafka');
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline && !traffic.outcomes.slice(-5).every((o) => o.status === 202)) await sleep(500);
+    await sleep(2_000);
+    await traffic.stop();
+
+    const failures = duringOutage.filter((o) => o.status !== 202);
+    expect(failures.length).toBeGreaterThan(0);
+    for (const o of failures) {
+      expect(o.status).toBe(503);
+      expect(['KAFKA_UNAVAILABLE', 'KAFKA_ACK_TIMEOUT', 'OVERLOADED']).toContain(o.code);
+      // The deadline is 2 s; a response never waits for the broker beyond it (plus scheduling slack).
+      expect(o.ms).toBeLessThan(3_500);
+    }
+    expect(traffic.outcomes.filter((o) => o.status === 'network')).toEqual([]);
+    expect(traffic.outcomes.slice(-5).every((o) => o.status === 202)).toBe(true);
+    await expectAllInTopic(gw, acknowledgedIds(traffic.outcomes));
+  } finally {
+    await gw.close();
+  }
+});
+
+test('SIGTERM under load: every request sent gets an answer, and every acknowledged event is in the topic', async () => {
+  const gw = await gatewayFixture({ SHUTDOWN_GRACE_MS: '10000' });
+  const traffic = load(gw);
+  await sleep(2_000);
+  const pid = gw.gateway.pid();
+  process.kill(pid, 'SIGTERM');
+  await sleep(3_000);
+  await traffic.stop();
+  let alive = true;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    alive = false;
+  }
+  expect(alive).toBe(false);
+  const acknowledged = acknowledgedIds(traffic.outcomes);
+  expect(acknowledged.length).toBeGreaterThan(0);
+  // After the listener closed, new connections are refused: those requests were never sent.
+  const unanswered = traffic.outcomes.filter((o) => o.status === 'network' && o.cause !== 'ECONNREFUSED');
+  expect(unanswered).toEqual([]);
+  for (const o of traffic.outcomes) if (typeof o.status === 'number') expect([202, 503]).toContain(o.status);
+  await expectAllInTopic(gw, acknowledged);
+  await gw.close();
+});

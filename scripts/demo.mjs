@@ -1,9 +1,42 @@
 #!/usr/bin/env node
-// Brings the whole local pipeline up (every service built so far) and says where everything listens.
+// The README's run command: brings the whole local pipeline up (every service built so far),
+// sends demo traffic through the gateway, and says where everything listens.
+// DEMO_DURATION_SEC (default 30; 0 = until Ctrl-C) and DEMO_RATE (default 200 events/s) tune the traffic.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
-const up = spawnSync(process.execPath, [join(root, 'deploy/local/dist/cli.js'), 'up'], { stdio: 'inherit', cwd: root });
+const node = (...args) => spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });
+
+const up = node(join(root, 'deploy/local/dist/cli.js'), 'up');
 if (up.status !== 0) process.exit(up.status ?? 1);
-console.log('\nThe stack runs in the background. Stop it with: ./sluice stack down');
+
+const state = JSON.parse(readFileSync(join(process.env.SLUICE_STATE_DIR ?? join(root, '.sluice'), 'state.json'), 'utf8'));
+const gateway = state.processes['ingest-gateway'];
+if (gateway) {
+  console.log('\n== demo traffic: a catalog, then events with duplicates, out-of-order and late ones;');
+  console.log('   entity-0 has no catalog entry, so its events become dead letters (events.raw.dlq)');
+  node(
+    join(root, 'bench/dist/loadgen.js'),
+    '--url', `http://127.0.0.1:${gateway.port}`,
+    '--rate', process.env.DEMO_RATE ?? '200',
+    '--duration', process.env.DEMO_DURATION_SEC ?? '30',
+    '--uncataloged', '1',
+  );
+}
+
+const urls = {
+  'ingest-gateway': (p) => `http://127.0.0.1:${p}/v1/events  (OpenAPI: /openapi.json)`,
+  'schema-registry': (p) => `http://127.0.0.1:${p}/subjects`,
+  enricher: (p) => `http://127.0.0.1:${p}/metrics`,
+};
+console.log('\nWhere everything listens:');
+console.log(`  Kafka               ${state.kafkaBrokers.join(',')}`);
+console.log(`  Postgres            ${state.databaseUrl}`);
+for (const [name, p] of Object.entries(state.processes)) {
+  if (urls[name]) console.log(`  ${name.padEnd(19)} ${urls[name](p.port)}`);
+}
+console.log('\nMore traffic: pnpm loadgen --rate 500 --duration 60');
+console.log('Logs:         ./sluice stack logs <name>     Status: ./sluice stack status');
+console.log('The stack keeps running in the background. Stop it with: ./sluice stack down');

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { enricherBench } from './enricher';
+import { gatewayBench } from './gateway';
 import { registryBench } from './registry';
 
-const scenarios: Record<string, () => Promise<string>> = { registry: registryBench, enricher: enricherBench };
+const scenarios: Record<string, () => Promise<string>> = { registry: registryBench, enricher: enricherBench, gateway: gatewayBench };
 
 async function main(name: string | undefined): Promise<number> {
   const run = name ? scenarios[name] : undefined;

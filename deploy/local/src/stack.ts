@@ -211,8 +211,11 @@ export async function startService(
 export async function up(options: StackOptions, say: Say, paths = stackPaths()): Promise<StackState> {
   const previous = readState(paths);
   if (previous?.status === 'up' && Object.values(previous.processes).every((p) => isAlive(p.pid))) {
-    say('the stack is already up');
-    return previous;
+    // A smaller stack (say --only infra) grows to what is asked for now.
+    const missing = options.only === 'kafka' ? [] : availableServices().filter((s) => (options.only === 'all' || s.infra) && !previous.processes[s.name]);
+    say(missing.length === 0 ? 'the stack is already up' : `the stack is up; starting ${missing.map((s) => s.name).join(', ')}`);
+    for (const spec of missing) await startService(paths, previous, spec, { port: spec.name === 'schema-registry' ? options.registryPort : spec.port });
+    return readState(paths) ?? previous;
   }
   if (previous) {
     say('cleaning up what an earlier run left behind');

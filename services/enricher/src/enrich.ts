@@ -15,7 +15,11 @@ export interface DecisionInput {
   catalogItem: CatalogItem | undefined;
   /** Whether the de-duplication store has this eventId. */
   alreadySeen: boolean;
-  /** When this record first waited for its catalog entry (epoch ms), if it did. */
+  /**
+   * When an event of this entity first found no catalog entry (epoch ms), if one did.
+   * The wait is per entity: once it is over, later events of the entity are dead-lettered at once
+   * instead of each blocking its partition for the whole wait.
+   */
   waitingSince: number | undefined;
   now: number;
   catalogWaitMs: number;

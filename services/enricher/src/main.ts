@@ -40,8 +40,8 @@ void runService({
     catalogLoaded = true;
     logger.info({ entries: catalog.size }, 'catalog table loaded');
 
-    // When each waiting record first found its catalog entry missing; in memory, so a restart waits anew.
-    const waitingSince = new Map<string, number>();
+    // When an event of each entity first found its catalog entry missing; in memory, so a restart waits anew.
+    const missingSince = new Map<string, number>();
 
     const processor = new StreamProcessor({
       application: config.ENRICHER_APPLICATION_ID,
@@ -66,12 +66,11 @@ void runService({
           throw err;
         }
         const seen = ctx.store<number>(DEDUP_STORE);
-        const waitKey = `${record.partition}:${record.offset}`;
         const decision = decide({
           event,
           catalogItem: catalog.get(event.entityId),
           alreadySeen: seen.has(event.eventId),
-          waitingSince: waitingSince.get(waitKey),
+          waitingSince: missingSince.get(event.entityId),
           now: ctx.now(),
           catalogWaitMs: config.ENRICHER_CATALOG_WAIT_MS,
           source: { partition: record.partition, offset: record.offset },
@@ -81,14 +80,17 @@ void runService({
             duplicates.inc();
             return;
           case 'wait':
-            if (!waitingSince.has(waitKey)) waitingSince.set(waitKey, ctx.now());
+            if (!missingSince.has(event.entityId)) {
+              // Bounded: the oldest entry goes first (Map keeps insertion order).
+              if (missingSince.size >= 100_000) missingSince.delete(missingSince.keys().next().value!);
+              missingSince.set(event.entityId, ctx.now());
+            }
             throw new RetryableError(STREAM_ERROR_CODES.notYetAvailable, `waiting for the catalog entry of ${event.entityId}`);
           case 'dead-letter':
-            waitingSince.delete(waitKey);
             // Not recorded as seen: once the catalog is fixed, its replay passes.
             throw new PoisonRecordError(decision.code, decision.message);
           case 'emit':
-            waitingSince.delete(waitKey);
+            missingSince.delete(event.entityId);
             seen.put(event.eventId, 1);
             ctx.send({ topic: config.ENRICHER_OUTPUT_TOPIC, key: event.entityId, value: output.encode(decision.enriched) });
             return;

@@ -1,0 +1,90 @@
+import { provisionTopics, Serde, topicCatalog, valueSubjectOf, type ActivityEvent } from '@sluice/contracts';
+import { runningStack, startTestService, testKafka, uniqueName, withAdmin } from '@sluice/testing';
+import autocannon from 'autocannon';
+import { Partitioners } from 'kafkajs';
+import { writeResults } from './results';
+
+const DURATION_SEC = 10;
+
+/**
+ * Gateway scenario, one broker: events/s accepted by the gateway (load from
+ * autocannon in this process, the gateway in its own) at batch sizes 1, 100 and
+ * 1,000, next to a raw kafkajs idempotent producer sending the same Avro
+ * records; then request latency at a fixed rate below saturation.
+ */
+export async function gatewayBench(): Promise<string> {
+  const kafka = testKafka();
+  const prefix = `${uniqueName('benchgw')}.`;
+  await withAdmin(kafka, (admin) => provisionTopics(admin, topicCatalog({ prefix, partitions: 6 })));
+  const topic = `${prefix}events.raw`;
+  const gateway = await startTestService('ingest-gateway', {
+    env: { GATEWAY_EVENTS_TOPIC: topic, GATEWAY_CATALOG_TOPIC: `${prefix}catalog.items`, LOG_LEVEL: 'warn' },
+  });
+  const event = (i: number) => ({ eventId: `bench-${i}`, type: 'view', entityId: `sku-${i % 500}`, occurredAt: new Date().toISOString(), value: i % 13, attributes: { k: 'v' } });
+  const results: Record<string, unknown> = {};
+  try {
+    // Raw producer: the same records, encoded once, sent with acks=all by concurrent senders.
+    const serde = new Serde(runningStack().schemaRegistryUrl);
+    const encoder = await serde.encoder<ActivityEvent>(valueSubjectOf(topic), 'ActivityEvent');
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5, createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    const raw: Record<number, number> = {};
+    for (const batch of [1, 100, 1_000]) {
+      const messages = Array.from({ length: batch }, (_, i) => {
+        const e = event(i);
+        return { key: e.entityId, value: encoder.encode({ ...e, userId: null, occurredAt: Date.parse(e.occurredAt) }) };
+      });
+      const senders = batch === 1 ? 16 : batch === 100 ? 8 : 4;
+      let sent = 0;
+      const endAt = Date.now() + DURATION_SEC * 1_000;
+      await Promise.all(
+        Array.from({ length: senders }, async () => {
+          while (Date.now() < endAt) {
+            await producer.send({ topic, acks: -1, messages });
+            sent += batch;
+          }
+        }),
+      );
+      raw[batch] = Math.round(sent / DURATION_SEC);
+    }
+    await producer.disconnect();
+
+    const viaGateway: Record<number, number> = {};
+    for (const batch of [1, 100, 1_000]) {
+      const body = JSON.stringify({ events: Array.from({ length: batch }, (_, i) => event(i)) });
+      const run = await autocannon({
+        url: `${gateway.url}/v1/events`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        connections: batch === 1 ? 16 : batch === 100 ? 8 : 4,
+        duration: DURATION_SEC,
+      });
+      viaGateway[batch] = Math.round(((run.requests.total - run.non2xx) * batch) / DURATION_SEC);
+    }
+
+    const fixedRate = await autocannon({
+      url: `${gateway.url}/v1/events`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ events: Array.from({ length: 10 }, (_, i) => event(i)) }),
+      connections: 8,
+      overallRate: 200,
+      duration: DURATION_SEC,
+    });
+    results.eventsPerSecond = Object.fromEntries(
+      [1, 100, 1_000].map((b) => [`batch${b}`, { gateway: viaGateway[b], rawProducer: raw[b], ratioGatewayToRaw: +(viaGateway[b]! / raw[b]!).toFixed(3) }]),
+    );
+    results.latencyAtFixedRate = {
+      requestsPerSecond: 200,
+      eventsPerRequest: 10,
+      p50Ms: fixedRate.latency.p50,
+      p99Ms: fixedRate.latency.p99,
+      maxMs: fixedRate.latency.max,
+      non2xx: fixedRate.non2xx,
+    };
+  } finally {
+    await gateway.stop();
+  }
+  return writeResults('gateway', results);
+}

@@ -34,6 +34,7 @@ export const serviceCatalog: ServiceSpec[] = [
   service('schema-registry', 8081, true),
   service('ingest-gateway', 8080, false),
   service('enricher', 8091, false),
+  service('aggregator', 8092, false),
 ];
 
 export function availableServices(): ServiceSpec[] {

@@ -37,6 +37,12 @@ export interface HttpServerOptions {
   host?: string;
   /** How long a readiness check may take before it counts as failed. @default 2000 */
   readinessTimeoutMs?: number;
+  /**
+   * At shutdown, how long the server keeps answering (not ready, every response
+   * with `Connection: close`) before it stops listening, so that clients leave
+   * their keep-alive connections instead of sending on one the server is closing. @default 500
+   */
+  drainDelayMs?: number;
 }
 
 export interface HttpServer {
@@ -78,6 +84,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     registers: [options.metrics],
   });
   app.use((req, res, next) => {
+    if (closing) res.setHeader('Connection', 'close');
     const end = requestDuration.startTimer();
     res.once('finish', () => {
       // The matched route pattern, never the raw path: ids in paths would explode the label set.
@@ -132,6 +139,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     closing = true;
     const listening = server;
     if (!listening) return;
+    await new Promise((resolve) => setTimeout(resolve, options.drainDelayMs ?? 500));
     const closed = new Promise<void>((resolve) => listening.close(() => resolve()));
     // Keep-alive connections become idle as their in-flight requests finish: close each as it does.
     const closeIdle = setInterval(() => listening.closeIdleConnections(), 50);

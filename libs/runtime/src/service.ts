@@ -88,7 +88,7 @@ export async function runService<S extends Shape>(
   const tracing = startTracing({ service: definition.name, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
   lifecycle.onShutdown('tracing', () => tracing.shutdown());
   const metrics = createMetricsRegistry(definition.name);
-  const http = createHttpServer({ logger, metrics, port: config.HTTP_PORT });
+  const http = createHttpServer({ logger, metrics, port: config.HTTP_PORT, drainDelayMs: config.HTTP_DRAIN_DELAY_MS });
   const context: ServiceContext<S> = { name: definition.name, config, logger, metrics, http, lifecycle };
   try {
     await definition.start(context);

@@ -51,12 +51,16 @@ test('on SIGTERM a service finishes its in-flight request, closes its resources 
   expect(output()).toContain('"msg":"stopped"');
 });
 
-test('a service refuses new connections once it is shutting down', async () => {
-  const { child, port } = await startFixture({ SHUTDOWN_GRACE_MS: '4000', SLOW_MS: '1500' });
+test('once shutting down a service says it is not ready, asks clients to leave their connections, then refuses new ones', async () => {
+  const { child, port } = await startFixture({ SHUTDOWN_GRACE_MS: '4000', SLOW_MS: '1500', HTTP_DRAIN_DELAY_MS: '500' });
   const inFlight = fetch(`http://127.0.0.1:${port}/slow`);
   await new Promise((r) => setTimeout(r, 200));
   child.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => setTimeout(r, 100));
+  const draining = await fetch(`http://127.0.0.1:${port}/readyz`);
+  expect(draining.status).toBe(503);
+  expect(draining.headers.get('connection')).toBe('close');
+  await new Promise((r) => setTimeout(r, 800));
   await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
   expect((await inFlight).status).toBe(200);
   expect(await exitOf(child)).toBe(0);

@@ -44,6 +44,16 @@ export interface ProcessContext {
   now(): number;
 }
 
+/** What a processor may do once per transaction, after its records: emit results of the state it changed. */
+export interface FlushContext {
+  readonly topic: string;
+  readonly partition: number;
+  /** The store `name` of this partition as the transaction sees it; `changes` lists what it wrote. */
+  store<V>(name: string): StoreTransaction<V>;
+  send(output: OutputRecord): void;
+  now(): number;
+}
+
 export interface StreamProcessorOptions {
   /** Consumer group, prefix of transactional ids and changelog topics. */
   application: string;
@@ -52,6 +62,8 @@ export interface StreamProcessorOptions {
   stores?: StoreDefinition[];
   /** The business rule: read `ctx.record`, use stores, `send` outputs. Throw a PoisonRecordError to dead-letter the record. */
   process(ctx: ProcessContext): Promise<void> | void;
+  /** Called once per transaction after its records, before it commits (at most one emission per commit interval). */
+  flush?(ctx: FlushContext): Promise<void> | void;
   logger: Logger;
   metrics: Registry;
   /** Longest wait for new records before a transaction commits what it has. @default 100 */
@@ -132,6 +144,14 @@ export class StreamProcessor {
     let size = 0;
     for (const task of this.tasks.values()) size += task.stores.get(name)?.size ?? 0;
     return size;
+  }
+
+  /** Every value in the stores `name` of the assigned partitions, for gauges. */
+  *storeValues(name: string): IterableIterator<unknown> {
+    for (const task of this.tasks.values()) {
+      const store = task.stores.get(name);
+      if (store) yield* store.values();
+    }
   }
 
   async start(): Promise<void> {
@@ -456,6 +476,19 @@ export class StreamProcessor {
       }
     }
     if (count === 0) return { kind: 'retry', count: 0, error: retryError };
+    if (this.options.flush) {
+      try {
+        await this.options.flush({
+          topic: task.topic,
+          partition: task.partition,
+          store: <V>(name: string) => chunkStore(name) as StoreTransaction<V>,
+          send: (output) => outputs.push(output),
+          now: this.now,
+        });
+      } catch (err) {
+        return { kind: 'retry', count: 0, error: err };
+      }
+    }
     this.expireEntries(task, chunkStore);
     const outcome = await this.commit(task, chunk[count - 1]!.offset, outputs, storeTxns);
     if (outcome) return outcome;

@@ -85,6 +85,10 @@ export class PartitionStore<V> {
   keys(): IterableIterator<string> {
     return this.entries.keys();
   }
+
+  *values(): IterableIterator<V> {
+    for (const entry of this.entries.values()) yield entry.value;
+  }
 }
 
 /**

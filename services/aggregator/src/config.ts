@@ -1,0 +1,23 @@
+import { TOPICS } from '@sluice/contracts';
+import { env, kafkaEnvShape } from '@sluice/runtime';
+
+export const aggregatorEnvShape = {
+  ...kafkaEnvShape,
+  SCHEMA_REGISTRY_URL: env.url('http://127.0.0.1:8081'),
+  /** Consumer group, transactional-id, changelog and repartition-topic prefix. */
+  AGGREGATOR_APPLICATION_ID: env.string('aggregator'),
+  AGGREGATOR_INPUT_TOPIC: env.string(TOPICS.eventsEnriched),
+  AGGREGATOR_OUTPUT_TOPIC: env.string(TOPICS.aggregates),
+  AGGREGATOR_LATE_TOPIC: env.string(TOPICS.eventsLate),
+  WINDOW_SIZE_MS: env.int(60_000, { min: 1 }),
+  /** Distance between window starts; unset: tumbling windows (hop = size). */
+  WINDOW_HOP_MS: env.int(0, { min: 0 }),
+  WINDOW_GRACE_MS: env.int(10_000, { min: 0 }),
+  /** How long a closed window stays in state (by stream time) so replayed dead letters can correct it. */
+  WINDOW_RETENTION_MS: env.int(24 * 60 * 60 * 1000, { min: 0 }),
+  STREAM_COMMIT_INTERVAL_MS: env.int(100, { min: 1, max: 60_000 }),
+  STREAM_MAX_BATCH_SIZE: env.int(500, { min: 1, max: 100_000 }),
+  STREAM_SESSION_TIMEOUT_MS: env.int(30_000, { min: 3_000, max: 300_000 }),
+  STREAM_CONCURRENCY: env.int(2, { min: 1, max: 64 }),
+  STREAM_REPLICATION_FACTOR: env.int(1, { min: 1, max: 10 }),
+};

@@ -1,0 +1,127 @@
+import '@sluice/runtime/tracing-register';
+import { DecodeError, provisionTopics, Serde, valueSubjectOf, type EnrichedEvent, type WindowAggregate } from '@sluice/contracts';
+import { createKafka, runService } from '@sluice/runtime';
+import { DLQ_HEADERS, headerText, PoisonRecordError, StreamProcessor, type StoreTransaction } from '@sluice/streams';
+import { Counter, Gauge } from 'prom-client';
+import { aggregatorEnvShape } from './config';
+import { applyEvent, flushWindows, type Dimension, type WindowConfig, type WindowStore } from './windows';
+
+const STORES: Record<Dimension, string> = { entity: 'entity-windows', category: 'category-windows' };
+
+void runService({
+  name: 'aggregator',
+  defaultPort: 8092,
+  envShape: aggregatorEnvShape,
+  async start({ config, logger, metrics, lifecycle }) {
+    const windows: WindowConfig = {
+      sizeMs: config.WINDOW_SIZE_MS,
+      hopMs: config.WINDOW_HOP_MS > 0 ? Math.min(config.WINDOW_HOP_MS, config.WINDOW_SIZE_MS) : config.WINDOW_SIZE_MS,
+      graceMs: config.WINDOW_GRACE_MS,
+      retentionMs: config.WINDOW_RETENTION_MS,
+    };
+    const kafka = createKafka(config, { clientId: config.AGGREGATOR_APPLICATION_ID, logger });
+    const serde = new Serde(config.SCHEMA_REGISTRY_URL);
+    const events = serde.decoder<EnrichedEvent>('EnrichedEvent');
+    const output = await serde.encoder<WindowAggregate>(valueSubjectOf(config.AGGREGATOR_OUTPUT_TOPIC), 'WindowAggregate');
+
+    // Per-category windows must see every event of a category in one place, but events.enriched is
+    // partitioned by entity: each event is forwarded, keyed by category, through an internal topic
+    // inside the same transaction (as Kafka Streams repartitions), and category windows are kept there.
+    const repartitionTopic = `${config.AGGREGATOR_APPLICATION_ID}-by-category-repartition`;
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const input = await admin.fetchTopicMetadata({ topics: [config.AGGREGATOR_INPUT_TOPIC] });
+      const partitions = input.topics[0]?.partitions.length ?? 1;
+      await provisionTopics(admin, [
+        { name: repartitionTopic, partitions, replicationFactor: config.STREAM_REPLICATION_FACTOR, configs: { 'cleanup.policy': 'delete', 'retention.ms': String(7 * 24 * 3_600_000) } },
+      ]);
+    } finally {
+      await admin.disconnect();
+    }
+
+    const emitted = new Counter({ name: 'aggregator_emitted_total', help: 'Window results emitted, updates and finals', labelNames: ['dimension', 'kind'], registers: [metrics] });
+    const late = new Counter({ name: 'aggregator_late_events_total', help: 'Events for windows already closed or expired, sent to events.late', labelNames: ['dimension', 'reason'], registers: [metrics] });
+
+    const processor = new StreamProcessor({
+      application: config.AGGREGATOR_APPLICATION_ID,
+      kafka,
+      inputTopics: [config.AGGREGATOR_INPUT_TOPIC, repartitionTopic],
+      stores: [
+        { name: STORES.entity, inputTopic: config.AGGREGATOR_INPUT_TOPIC },
+        { name: STORES.category, inputTopic: repartitionTopic },
+      ],
+      logger,
+      metrics,
+      commitIntervalMs: config.STREAM_COMMIT_INTERVAL_MS,
+      maxBatchSize: config.STREAM_MAX_BATCH_SIZE,
+      sessionTimeoutMs: config.STREAM_SESSION_TIMEOUT_MS,
+      concurrency: config.STREAM_CONCURRENCY,
+      replicationFactor: config.STREAM_REPLICATION_FACTOR,
+      async process(ctx) {
+        const { record } = ctx;
+        let event: EnrichedEvent;
+        try {
+          event = await events.decode(record.value);
+        } catch (err) {
+          if (err instanceof DecodeError && !err.canRetry) throw new PoisonRecordError(err.code, err.message);
+          throw err;
+        }
+        const dimension: Dimension = record.topic === repartitionTopic ? 'category' : 'entity';
+        const key = dimension === 'entity' ? event.entityId : event.category;
+        const outcome = applyEvent(
+          ctx.store(STORES[dimension]) as WindowStore,
+          { dimension, key, occurredAt: event.occurredAt, value: event.value, replay: headerText(record.headers, DLQ_HEADERS.replayId) !== undefined },
+          windows,
+        );
+        if (outcome.late) {
+          late.inc({ dimension, reason: outcome.late });
+          ctx.send({
+            topic: config.AGGREGATOR_LATE_TOPIC,
+            key: record.key,
+            value: record.value,
+            headers: { 'late.reason': outcome.late, 'late.dimension': dimension, 'late.stage': config.AGGREGATOR_APPLICATION_ID },
+          });
+        }
+        if (dimension === 'entity') ctx.send({ topic: repartitionTopic, key: event.category, value: record.value });
+      },
+      flush(ctx) {
+        const dimension: Dimension = ctx.topic === repartitionTopic ? 'category' : 'entity';
+        const store = ctx.store(STORES[dimension]) as StoreTransaction<unknown>;
+        for (const result of flushWindows(store as WindowStore, store.changes.keys(), windows)) {
+          emitted.inc({ dimension, kind: result.isFinal ? 'final' : 'update' });
+          ctx.send({
+            topic: config.AGGREGATOR_OUTPUT_TOPIC,
+            key: `${result.dimension}|${result.key}|${result.windowStart}`,
+            value: output.encode(result),
+          });
+        }
+      },
+    });
+    new Gauge({
+      name: 'aggregator_state_entries',
+      help: 'Windows held in state (open, and closed within retention), by dimension',
+      labelNames: ['dimension'],
+      registers: [metrics],
+      collect() {
+        this.set({ dimension: 'entity' }, processor.storeSize(STORES.entity));
+        this.set({ dimension: 'category' }, processor.storeSize(STORES.category));
+      },
+    });
+    new Gauge({
+      name: 'aggregator_open_windows',
+      help: 'Windows not closed yet, by dimension',
+      labelNames: ['dimension'],
+      registers: [metrics],
+      collect() {
+        for (const dimension of ['entity', 'category'] as const) {
+          let open = 0;
+          for (const value of processor.storeValues(STORES[dimension])) if (typeof value === 'object' && value !== null && !(value as { closed?: boolean }).closed) open += 1;
+          this.set({ dimension }, open);
+        }
+      },
+    });
+    lifecycle.onShutdown('stream processor', () => processor.close());
+    await processor.start();
+  },
+});

@@ -1,0 +1,192 @@
+/**
+ * Event-time windows: the aggregator's whole business rule, as pure functions
+ * over a key-value view of the window state. No I/O.
+ *
+ * Stream time of a partition is the highest event time seen in it. A window
+ * closes when stream time reaches its end plus the grace period; its result is
+ * emitted as it changes (at most once per transaction) and once more, final,
+ * when it closes. An event for a closed window is late. A replayed dead letter
+ * is not late while its window is still retained: it corrects the window, which
+ * is emitted again as a final with a higher revision.
+ */
+
+export type Dimension = 'entity' | 'category';
+
+export interface WindowConfig {
+  sizeMs: number;
+  /** Distance between window starts; equal to sizeMs for tumbling windows. */
+  hopMs: number;
+  graceMs: number;
+  /** How long a closed window stays in state after it closed (for corrections), by stream time. */
+  retentionMs: number;
+}
+
+export interface WindowState {
+  dimension: Dimension;
+  key: string;
+  windowStart: number;
+  windowEnd: number;
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+  lastEventAt: number;
+  /** Emissions so far; the next emission carries revision + 1. */
+  revision: number;
+  /** A final record was emitted and the window takes no ordinary events any more. */
+  closed: boolean;
+}
+
+/** The result record, as the WindowAggregate contract has it. */
+export interface WindowResult {
+  dimension: Dimension;
+  key: string;
+  windowStart: number;
+  windowEnd: number;
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+  isFinal: boolean;
+  revision: number;
+  lastEventAt: number;
+}
+
+/** What the engine needs of a store: reads and writes of this transaction. */
+export interface WindowStore {
+  get(key: string): unknown;
+  put(key: string, value: unknown): void;
+  delete(key: string): void;
+  keys(): Iterable<string>;
+}
+
+export interface WindowEvent {
+  dimension: Dimension;
+  key: string;
+  occurredAt: number;
+  value: number;
+  /** Carries dlq.replay.id: delayed by a failure, not by the client. */
+  replay: boolean;
+}
+
+export type LateReason = 'window.closed' | 'window.expired';
+
+const STREAM_TIME = '\u0000stream-time';
+
+export const windowKey = (dimension: Dimension, key: string, windowStart: number) => `${dimension}|${key}|${windowStart}`;
+
+/** The windows an event time falls in, oldest first: one for tumbling windows, size/hop for hopping ones. */
+export function windowsOf(occurredAt: number, config: WindowConfig): { start: number; end: number }[] {
+  const windows: { start: number; end: number }[] = [];
+  const lastStart = Math.floor(occurredAt / config.hopMs) * config.hopMs;
+  for (let start = lastStart; start > occurredAt - config.sizeMs; start -= config.hopMs) windows.unshift({ start, end: start + config.sizeMs });
+  return windows;
+}
+
+export function streamTimeOf(store: WindowStore): number | undefined {
+  return store.get(STREAM_TIME) as number | undefined;
+}
+
+const closesAt = (window: { windowEnd: number }, config: WindowConfig) => window.windowEnd + config.graceMs;
+const expiresAt = (window: { windowEnd: number }, config: WindowConfig) => window.windowEnd + config.graceMs + config.retentionMs;
+
+/**
+ * Applies one event to its windows. Returns why it was late if it changed no
+ * window (the caller sends it to events.late); an event late for some of its
+ * hopping windows and not for others updates the others.
+ */
+export function applyEvent(store: WindowStore, event: WindowEvent, config: WindowConfig): { late?: LateReason; updated: number } {
+  const streamTime = streamTimeOf(store);
+  let updated = 0;
+  let late: LateReason | undefined;
+  for (const { start, end } of windowsOf(event.occurredAt, config)) {
+    const key = windowKey(event.dimension, event.key, start);
+    const existing = store.get(key) as WindowState | undefined;
+    const closedByTime = streamTime !== undefined && streamTime >= closesAt({ windowEnd: end }, config);
+    if (closedByTime || existing?.closed) {
+      if (!event.replay) {
+        late = 'window.closed';
+        continue;
+      }
+      const retained = existing !== undefined && (streamTime === undefined || streamTime < expiresAt({ windowEnd: end }, config));
+      if (!retained) {
+        late = 'window.expired';
+        continue;
+      }
+    }
+    const base: WindowState = existing ?? {
+      dimension: event.dimension,
+      key: event.key,
+      windowStart: start,
+      windowEnd: end,
+      count: 0,
+      sum: 0,
+      min: event.value,
+      max: event.value,
+      lastEventAt: event.occurredAt,
+      revision: 0,
+      closed: false,
+    };
+    store.put(key, {
+      ...base,
+      count: base.count + 1,
+      sum: base.sum + event.value,
+      min: Math.min(base.min, event.value),
+      max: Math.max(base.max, event.value),
+      lastEventAt: Math.max(base.lastEventAt, event.occurredAt),
+    });
+    updated += 1;
+  }
+  if (streamTime === undefined || event.occurredAt > streamTime) store.put(STREAM_TIME, event.occurredAt);
+  return updated > 0 ? { updated } : { updated, late: late ?? 'window.closed' };
+}
+
+function result(state: WindowState, isFinal: boolean, revision: number): WindowResult {
+  return {
+    dimension: state.dimension,
+    key: state.key,
+    windowStart: state.windowStart,
+    windowEnd: state.windowEnd,
+    count: state.count,
+    sum: state.sum,
+    min: state.min,
+    max: state.max,
+    isFinal,
+    revision,
+    lastEventAt: state.lastEventAt,
+  };
+}
+
+/**
+ * Ends a transaction: one record for every window that changed in it (an
+ * update while open, a final — or a corrected final — once closed), a final for
+ * every open window that stream time has closed, and the removal of windows
+ * past their retention. `changed` are the store keys written in the transaction.
+ */
+export function flushWindows(store: WindowStore, changed: Iterable<string>, config: WindowConfig): WindowResult[] {
+  const streamTime = streamTimeOf(store);
+  const out: WindowResult[] = [];
+  const emitted = new Set<string>();
+  const emit = (key: string, state: WindowState, isFinal: boolean) => {
+    const revision = state.revision + 1;
+    store.put(key, { ...state, revision, closed: state.closed || isFinal });
+    out.push(result(state, isFinal, revision));
+    emitted.add(key);
+  };
+  for (const key of [...changed]) {
+    if (key === STREAM_TIME) continue;
+    const state = store.get(key) as WindowState | undefined;
+    if (!state) continue;
+    const isFinal = state.closed || (streamTime !== undefined && streamTime >= closesAt(state, config));
+    emit(key, state, isFinal);
+  }
+  if (streamTime === undefined) return out;
+  for (const key of [...store.keys()]) {
+    if (key === STREAM_TIME || emitted.has(key)) continue;
+    const state = store.get(key) as WindowState | undefined;
+    if (!state) continue;
+    if (streamTime >= expiresAt(state, config)) store.delete(key);
+    else if (!state.closed && streamTime >= closesAt(state, config)) emit(key, state, true);
+  }
+  return out;
+}

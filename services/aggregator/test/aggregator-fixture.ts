@@ -11,8 +11,6 @@ export interface AggregatorFixture {
   applicationId: string;
   start(env?: Record<string, string>): Promise<TestService>;
   send(events: EnrichedEvent[]): Promise<void>;
-  /** Waits until the aggregator has committed everything in its input and repartition topics. */
-  drained(timeoutMs?: number): Promise<void>;
   /** The newest record of every key in aggregates, once `done` is satisfied. */
   latestAggregates(done: (latest: Map<string, WindowAggregate>) => boolean, timeoutMs?: number): Promise<Map<string, WindowAggregate>>;
   readLate(expected: number): Promise<ReadRecord[]>;
@@ -54,30 +52,6 @@ export async function aggregatorFixture(partitions = 3): Promise<AggregatorFixtu
     },
     async send(events) {
       await producer.send({ topic: topics.enriched, acks: -1, messages: events.map((e) => ({ key: e.entityId, value: encoder.encode(e) })) });
-    },
-    async drained(timeoutMs = 120_000) {
-      const deadline = Date.now() + timeoutMs;
-      let stableChecks = 0;
-      while (Date.now() < deadline) {
-        const caughtUp = await withAdmin(kafka, async (admin) => {
-          for (const topic of [topics.enriched, `${applicationId}-by-category-repartition`]) {
-            const ends = await admin.fetchTopicOffsets(topic);
-            const [committed] = await admin.fetchOffsets({ groupId: applicationId, topics: [topic] });
-            for (const end of ends) {
-              const done = BigInt(committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1');
-              const high = BigInt(end.high);
-              // The repartition topic is written in transactions: its last offset may be a commit marker.
-              const slack = topic === topics.enriched ? 0n : 1n;
-              if (high > 0n && done < high - slack) return false;
-            }
-          }
-          return true;
-        });
-        stableChecks = caughtUp ? stableChecks + 1 : 0;
-        if (stableChecks >= 2) return;
-        await new Promise((r) => setTimeout(r, 1_000));
-      }
-      throw new Error('the aggregator did not catch up');
     },
     async latestAggregates(done, timeoutMs = 120_000) {
       const deadline = Date.now() + timeoutMs;

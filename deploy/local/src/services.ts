@@ -35,6 +35,7 @@ export const serviceCatalog: ServiceSpec[] = [
   service('ingest-gateway', 8080, false),
   service('enricher', 8091, false),
   service('aggregator', 8092, false),
+  service('view-api', 8082, false),
 ];
 
 export function availableServices(): ServiceSpec[] {

@@ -49,6 +49,8 @@ export interface HttpServer {
   readonly app: Express;
   /** Registers a dependency for `/readyz`. */
   addReadinessCheck(name: string, check: ReadinessCheck): void;
+  /** Runs when closing begins, after the drain delay: end long-lived responses (server-sent events) here. */
+  beforeClose(hook: () => void): void;
   /** Starts listening; resolves with the bound port. */
   listen(): Promise<number>;
   /** Stops accepting, lets in-flight requests finish, then drops what is left. Runs once. */
@@ -135,11 +137,13 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   };
 
   let closingOnce: Promise<void> | undefined;
+  const closeHooks: (() => void)[] = [];
   const closeServer = async (drainMs: number): Promise<void> => {
     closing = true;
     const listening = server;
     if (!listening) return;
     await new Promise((resolve) => setTimeout(resolve, options.drainDelayMs ?? 500));
+    for (const hook of closeHooks) hook();
     const closed = new Promise<void>((resolve) => listening.close(() => resolve()));
     // Keep-alive connections become idle as their in-flight requests finish: close each as it does.
     const closeIdle = setInterval(() => listening.closeIdleConnections(), 50);
@@ -154,6 +158,9 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     app,
     addReadinessCheck(name, check) {
       checks.set(name, check);
+    },
+    beforeClose(hook) {
+      closeHooks.push(hook);
     },
     async listen() {
       app.use(notFound);

@@ -5,5 +5,6 @@ export { createKafka, kafkaClientConfig, kafkaEnvShape, type KafkaEnv } from './
 export { closeOnce, Lifecycle, type LifecycleOptions, type LifecycleState } from './lifecycle';
 export { createLogger, type Logger } from './logger';
 export { createMetricsRegistry } from './metrics';
+export { PgListener } from './pg-listener';
 export { runService, type RunOptions, type ServiceConfig, type ServiceContext, type ServiceDefinition } from './service';
 export { extractTraceContext, injectTraceHeaders, startTracing, type KafkaHeaders, type Tracing } from './tracing';

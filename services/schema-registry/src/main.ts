@@ -1,10 +1,10 @@
 import '@sluice/runtime/tracing-register';
-import { runService } from '@sluice/runtime';
+import { PgListener, runService } from '@sluice/runtime';
 import { Pool } from 'pg';
 import { registryEnvShape } from './config';
 import { Registry } from './registry';
 import { registryRoutes } from './routes';
-import { ChangeListener, PgStore } from './store';
+import { CHANGES_CHANNEL, PgStore } from './store';
 
 void runService({
   name: 'schema-registry',
@@ -17,11 +17,13 @@ void runService({
     const store = new PgStore(pool, config.REGISTRY_DB_SCHEMA);
     await store.migrate();
     const registry = new Registry(store, config.REGISTRY_DEFAULT_COMPATIBILITY);
-    const listener = new ChangeListener(
-      config.DATABASE_URL,
-      (subject) => registry.invalidate(subject),
-      (err) => logger.warn({ err }, 'lost the change notifications; caches dropped until they are back'),
-    );
+    const listener = new PgListener({
+      databaseUrl: config.DATABASE_URL,
+      channel: CHANGES_CHANNEL,
+      onMessage: (subject) => registry.invalidate(subject),
+      onReset: () => registry.invalidate(undefined),
+      onError: (err) => logger.warn({ err }, 'lost the change notifications; caches dropped until they are back'),
+    });
     await listener.start();
     lifecycle.onShutdown('change listener', () => listener.close());
     http.addReadinessCheck('postgres', () => store.ping());

@@ -1,4 +1,4 @@
-import { Client, type Pool, type PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 
 export interface VersionRow {
   subject: string;
@@ -15,7 +15,7 @@ export interface SchemaRow {
 
 /** Every write holds this transaction-level lock, so replicas never hand out one id or version twice. */
 const WRITE_LOCK = 0x5c4e3a;
-const CHANNEL = 'schema_registry_changes';
+export const CHANGES_CHANNEL = 'schema_registry_changes';
 /** The subject (or config/mode scope) used for the global level. */
 export const GLOBAL = '';
 
@@ -162,7 +162,7 @@ export class PgStore {
         changed: (subject) => void changed.add(subject),
       };
       const value = await work(tx);
-      for (const subject of changed) await client.query('select pg_notify($1, $2)', [CHANNEL, subject]);
+      for (const subject of changed) await client.query('select pg_notify($1, $2)', [CHANGES_CHANNEL, subject]);
       return value;
     });
     this.onCommitted([...changed]);
@@ -182,54 +182,5 @@ export class PgStore {
     } finally {
       client.release();
     }
-  }
-}
-
-/**
- * Listens for changes made by any replica, so that cached reads never outlive
- * a write. While the connection is down every cache entry is dropped.
- */
-export class ChangeListener {
-  private client: Client | undefined;
-  private closed = false;
-  private retry: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly databaseUrl: string,
-    private readonly onChange: (subject: string | undefined) => void,
-    private readonly onError: (err: unknown) => void,
-  ) {}
-
-  async start(): Promise<void> {
-    const client = new Client({ connectionString: this.databaseUrl });
-    client.on('notification', (msg) => this.onChange(msg.payload));
-    client.on('error', (err) => this.reconnect(err));
-    client.on('end', () => this.reconnect(new Error('listener connection ended')));
-    await client.connect();
-    await client.query(`listen ${CHANNEL}`);
-    this.client = client;
-  }
-
-  private reconnect(err: unknown): void {
-    if (this.closed || this.retry) return;
-    this.onChange(undefined);
-    this.onError(err);
-    this.client = undefined;
-    this.retry = setTimeout(() => {
-      this.retry = undefined;
-      this.onChange(undefined);
-      this.start().catch((e: unknown) => this.reconnect(e));
-    }, 1_000);
-    this.retry.unref();
-  }
-
-  get listening(): boolean {
-    return this.client !== undefined;
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.retry);
-    await this.client?.end().catch(() => undefined);
   }
 }

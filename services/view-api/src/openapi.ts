@@ -1,0 +1,125 @@
+import { VIEW_ERRORS } from './routes';
+
+const error = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
+const time = (name: string, description: string) => ({ name, in: 'query', required: false, description, schema: { type: 'string', format: 'date-time' } });
+const dimension = (required: boolean) => ({ name: 'dimension', in: 'query', required, schema: { type: 'string', enum: ['entity', 'category'] } });
+
+/** OpenAPI 3.1 description of the query API; the tests check real responses against it. */
+export function openApiDocument(maxLimit: number) {
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Sluice view-api', version: '1.0.0', description: 'Window aggregates as the aggregator decided them, projected exactly once into Postgres.' },
+    components: {
+      schemas: {
+        Window: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['dimension', 'key', 'windowStart', 'windowEnd', 'count', 'sum', 'min', 'max', 'lastEventAt', 'isFinal', 'revision'],
+          properties: {
+            dimension: { type: 'string', enum: ['entity', 'category'] },
+            key: { type: 'string' },
+            windowStart: { type: 'string', format: 'date-time' },
+            windowEnd: { type: 'string', format: 'date-time' },
+            count: { type: 'integer', minimum: 0 },
+            sum: { type: 'number' },
+            min: { type: 'number' },
+            max: { type: 'number' },
+            lastEventAt: { type: 'string', format: 'date-time' },
+            isFinal: { type: 'boolean' },
+            revision: { type: 'integer', minimum: 0, description: 'Grows with every emission of the window; a higher one always wins.' },
+          },
+        },
+        WindowPage: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['windows', 'nextCursor'],
+          properties: { windows: { type: 'array', items: { $ref: '#/components/schemas/Window' } }, nextCursor: { type: ['string', 'null'] } },
+        },
+        Top: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['dimension', 'metric', 'from', 'to', 'top'],
+          properties: {
+            dimension: { type: 'string', enum: ['entity', 'category'] },
+            metric: { type: 'string', enum: ['count', 'sum'] },
+            from: { type: 'string', format: 'date-time' },
+            to: { type: 'string', format: 'date-time' },
+            top: {
+              type: 'array',
+              items: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['key', 'value', 'windows'],
+                properties: { key: { type: 'string' }, value: { type: 'number' }, windows: { type: 'integer', minimum: 1 } },
+              },
+            },
+          },
+        },
+        Error: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['error'],
+          properties: {
+            error: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['code', 'message'],
+              properties: { code: { type: 'string', enum: Object.keys(VIEW_ERRORS) }, message: { type: 'string' }, details: {} },
+            },
+          },
+        },
+      },
+    },
+    paths: {
+      '/v1/aggregates': {
+        get: {
+          summary: 'Windows of one dimension (optionally one key) in a time range, ordered by window start then key, a page at a time',
+          parameters: [
+            dimension(true),
+            { name: 'key', in: 'query', required: false, schema: { type: 'string', minLength: 1, maxLength: 256 } },
+            time('from', 'Windows starting at or after this time'),
+            time('to', 'Windows starting before this time'),
+            { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: maxLimit, default: 100 } },
+            { name: 'cursor', in: 'query', required: false, description: 'nextCursor of the previous page', schema: { type: 'string' } },
+          ],
+          responses: {
+            '200': { description: 'A page of windows; ETag, and 304 for a matching If-None-Match', content: { 'application/json': { schema: { $ref: '#/components/schemas/WindowPage' } } } },
+            '304': { description: 'Not modified' },
+            '400': error(VIEW_ERRORS.INVALID_PARAMETER.description),
+          },
+        },
+      },
+      '/v1/top': {
+        get: {
+          summary: 'The keys with the highest total count or sum over the windows starting in a range (default: the last 24 hours)',
+          parameters: [
+            dimension(true),
+            time('from', 'Default: 24 hours before to'),
+            time('to', 'Default: now'),
+            { name: 'metric', in: 'query', required: false, schema: { type: 'string', enum: ['count', 'sum'], default: 'count' } },
+            { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: maxLimit, default: 10 } },
+          ],
+          responses: {
+            '200': { description: 'The top keys', content: { 'application/json': { schema: { $ref: '#/components/schemas/Top' } } } },
+            '304': { description: 'Not modified' },
+            '400': error(VIEW_ERRORS.INVALID_PARAMETER.description),
+          },
+        },
+      },
+      '/v1/stream': {
+        get: {
+          summary: 'Server-sent events: each window change as it is projected (event "window", id = change sequence), heartbeats as comments',
+          parameters: [
+            dimension(false),
+            { name: 'key', in: 'query', required: false, description: 'Needs a dimension', schema: { type: 'string' } },
+            { name: 'Last-Event-ID', in: 'header', required: false, description: 'Resume: first the windows changed since, then live changes', schema: { type: 'string', pattern: '^[0-9]+$' } },
+          ],
+          responses: {
+            '200': { description: 'An event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+            '400': error(VIEW_ERRORS.INVALID_PARAMETER.description),
+          },
+        },
+      },
+    },
+  };
+}

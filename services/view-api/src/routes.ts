@@ -1,0 +1,58 @@
+import { HttpError } from '@sluice/runtime';
+import express, { type Request, type Router } from 'express';
+import type { LiveUpdates } from './live';
+import { encodeCursor, parseAggregatesQuery, parseStreamQuery, parseTopQuery, type ParameterProblem } from './query';
+import type { ViewStore } from './store';
+
+export const VIEW_ERRORS = {
+  INVALID_PARAMETER: { status: 400, description: 'A query parameter is missing, unknown or malformed; details lists each one.' },
+  ROUTE_NOT_FOUND: { status: 404, description: 'No such route.' },
+} as const;
+
+function invalid(problems: ParameterProblem[]): HttpError {
+  return new HttpError(400, 'INVALID_PARAMETER', `${problems.length} invalid query parameter(s)`, problems);
+}
+
+function lastEventId(req: Request): bigint | undefined | ParameterProblem {
+  const raw = req.header('last-event-id') ?? (typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined);
+  if (raw === undefined) return undefined;
+  return /^\d{1,19}$/.test(raw) ? BigInt(raw) : { parameter: 'Last-Event-ID', message: 'must be an event id from this stream' };
+}
+
+export function viewRoutes(deps: { store: ViewStore; live: LiveUpdates; maxLimit: number; openApi: unknown }): Router {
+  const router = express.Router();
+  router.get('/openapi.json', (_req, res) => {
+    res.json(deps.openApi);
+  });
+
+  // Express answers 304 to a matching If-None-Match: the ETag is a hash of the JSON body.
+  router.get('/v1/aggregates', async (req, res) => {
+    const parsed = parseAggregatesQuery(req.query as Record<string, unknown>, deps.maxLimit);
+    if ('problems' in parsed) throw invalid(parsed.problems);
+    const page = await deps.store.aggregates(parsed.query);
+    res.json({ windows: page.windows, nextCursor: page.next ? encodeCursor(page.next) : null });
+  });
+
+  router.get('/v1/top', async (req, res) => {
+    const parsed = parseTopQuery(req.query as Record<string, unknown>, deps.maxLimit, Date.now());
+    if ('problems' in parsed) throw invalid(parsed.problems);
+    const { query } = parsed;
+    res.json({
+      dimension: query.dimension,
+      metric: query.metric,
+      from: new Date(query.from).toISOString(),
+      to: new Date(query.to).toISOString(),
+      top: await deps.store.top(query),
+    });
+  });
+
+  router.get('/v1/stream', async (req, res) => {
+    const parsed = parseStreamQuery(req.query as Record<string, unknown>);
+    const since = lastEventId(req);
+    const problems = [...('problems' in parsed ? parsed.problems : []), ...(typeof since === 'object' ? [since] : [])];
+    if (problems.length > 0 || !('query' in parsed)) throw invalid(problems);
+    const filter = parsed.query;
+    await deps.live.open(res, filter, typeof since === 'bigint' ? since : undefined, (after) => deps.store.changesSince(after, filter, 1_000));
+  });
+  return router;
+}

@@ -4,8 +4,9 @@ import { aggregatorBench } from './aggregator';
 import { enricherBench } from './enricher';
 import { gatewayBench } from './gateway';
 import { registryBench } from './registry';
+import { viewBench } from './view';
 
-const scenarios: Record<string, () => Promise<string>> = { registry: registryBench, enricher: enricherBench, gateway: gatewayBench, aggregator: aggregatorBench };
+const scenarios: Record<string, () => Promise<string>> = { registry: registryBench, enricher: enricherBench, gateway: gatewayBench, aggregator: aggregatorBench, view: viewBench };
 
 async function main(name: string | undefined): Promise<number> {
   const run = name ? scenarios[name] : undefined;

@@ -13,6 +13,8 @@ export const viewEnvShape = {
   VIEW_PROJECTION_ENABLED: env.bool(true),
   /** Apply migrations at start-up (under an advisory lock, safe with several replicas). */
   VIEW_MIGRATE_ON_START: env.bool(true),
+  /** Consumer group session timeout of the projection: how long a dead replica holds its partitions. */
+  VIEW_SESSION_TIMEOUT_MS: env.int(30_000, { min: 3_000, max: 300_000 }),
   VIEW_SSE_HEARTBEAT_MS: env.int(15_000, { min: 100 }),
   VIEW_MAX_LIMIT: env.int(1_000, { min: 1 }),
   /** Longest pause between attempts while Postgres is down. */

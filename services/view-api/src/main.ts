@@ -49,6 +49,7 @@ void runService({
         logger,
         metrics,
         retryMaxMs: config.VIEW_RETRY_MAX_MS,
+        sessionTimeoutMs: config.VIEW_SESSION_TIMEOUT_MS,
       });
       http.addReadinessCheck('projection', async () => {
         if (!projection.healthy) throw new Error('Postgres failed; the projection is paused until it answers');

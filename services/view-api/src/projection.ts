@@ -13,6 +13,7 @@ export interface ProjectionOptions {
   logger: Logger;
   metrics: Registry;
   retryMaxMs: number;
+  sessionTimeoutMs: number;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -50,7 +51,14 @@ export class Projection {
     const { kafka, topic, group } = this.options;
     this.dlqProducer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await this.dlqProducer.connect();
-    const consumer = kafka.consumer({ groupId: group, readUncommitted: false, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+    const consumer = kafka.consumer({
+      groupId: group,
+      readUncommitted: false,
+      maxWaitTimeInMs: 100,
+      allowAutoTopicCreation: false,
+      sessionTimeout: this.options.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(this.options.sessionTimeoutMs / 10)),
+    });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, () => {
       this.positioned.clear();

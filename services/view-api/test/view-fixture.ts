@@ -1,0 +1,107 @@
+import { provisionTopics, Serde, topicCatalog, valueSubjectOf, type WindowAggregate } from '@sluice/contracts';
+import { runningStack, startTestService, testKafka, uniqueName, withAdmin, type TestService } from '@sluice/testing';
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import { Client } from 'pg';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
+
+/** A database, a topic and a consumer group of its own; view-api processes started against them. */
+export interface ViewFixture {
+  kafka: Kafka;
+  topic: string;
+  group: string;
+  databaseUrl: string;
+  start(env?: Record<string, string>): Promise<TestService>;
+  send(records: WindowAggregate[]): Promise<void>;
+  get(service: TestService, path: string, headers?: Record<string, string>): Promise<{ status: number; body: Json; headers: Headers }>;
+  sql<T extends Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+export async function viewFixture(partitions = 3): Promise<ViewFixture> {
+  const kafka = testKafka();
+  const prefix = `${uniqueName('view')}.`;
+  await withAdmin(kafka, (admin) => provisionTopics(admin, topicCatalog({ prefix, partitions })));
+  const topic = `${prefix}aggregates`;
+  const database = uniqueName('view').replace(/-/g, '_');
+  const stackUrl = new URL(runningStack().databaseUrl);
+  const admin = new Client({ connectionString: runningStack().databaseUrl });
+  await admin.connect();
+  await admin.query(`create database ${database}`);
+  await admin.end();
+  stackUrl.pathname = `/${database}`;
+  const databaseUrl = stackUrl.toString();
+  const group = uniqueName('view-projection');
+  const serde = new Serde(runningStack().schemaRegistryUrl);
+  const encoder = await serde.encoder<WindowAggregate>(valueSubjectOf(topic), 'WindowAggregate');
+  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const services: TestService[] = [];
+  const db = new Client({ connectionString: databaseUrl });
+  let dbConnected = false;
+  return {
+    kafka,
+    topic,
+    group,
+    databaseUrl,
+    async start(env = {}) {
+      const service = await startTestService('view-api', {
+        env: { DATABASE_URL: databaseUrl, VIEW_INPUT_TOPIC: topic, VIEW_CONSUMER_GROUP: group, LOG_LEVEL: 'info', VIEW_RETRY_MAX_MS: '500', VIEW_SESSION_TIMEOUT_MS: '6000', ...env },
+      });
+      services.push(service);
+      return service;
+    },
+    async send(records) {
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: records.map((r) => ({ key: `${r.dimension}|${r.key}|${r.windowStart}`, value: encoder.encode(r) })),
+      });
+    },
+    async get(service, path, headers = {}) {
+      const res = await fetch(`${service.url}${path}`, { headers });
+      const text = await res.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // not JSON
+      }
+      return { status: res.status, body, headers: res.headers };
+    },
+    async sql(text, params = []) {
+      if (!dbConnected) {
+        await db.connect();
+        dbConnected = true;
+      }
+      return (await db.query(text, params)).rows;
+    },
+    async close() {
+      await Promise.all(services.map((s) => s.stop()));
+      await producer.disconnect();
+      if (dbConnected) await db.end();
+    },
+  };
+}
+
+const MIN = 60_000;
+export const BASE = Date.UTC(2026, 0, 1, 12, 0, 0);
+
+/** Revisions 1..n of a window, counts growing, the last one final. */
+export function revisions(dimension: 'entity' | 'category', key: string, windowIndex: number, n: number): WindowAggregate[] {
+  const windowStart = BASE + windowIndex * MIN;
+  return Array.from({ length: n }, (_, i) => ({
+    dimension,
+    key,
+    windowStart,
+    windowEnd: windowStart + MIN,
+    count: i + 1,
+    sum: (i + 1) * 10,
+    min: 1,
+    max: i + 1,
+    isFinal: i === n - 1,
+    revision: i + 1,
+    lastEventAt: windowStart + i * 100,
+  }));
+}

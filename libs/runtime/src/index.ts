@@ -5,6 +5,7 @@ export { createKafka, kafkaClientConfig, kafkaEnvShape, type KafkaEnv } from './
 export { closeOnce, Lifecycle, type LifecycleOptions, type LifecycleState } from './lifecycle';
 export { createLogger, type Logger } from './logger';
 export { createMetricsRegistry } from './metrics';
+export { runMigrations } from './migrations';
 export { PgListener } from './pg-listener';
 export { runService, type RunOptions, type ServiceConfig, type ServiceContext, type ServiceDefinition } from './service';
 export { extractTraceContext, injectTraceHeaders, startTracing, type KafkaHeaders, type Tracing } from './tracing';

@@ -5,3 +5,4 @@ export { streamMetrics, type StreamMetrics } from './metrics';
 export { StreamProcessor, type FlushContext, type InputRecord, type OutputRecord, type ProcessContext, type StoreDefinition, type StreamProcessorOptions } from './processor';
 export { decodeEntry, encodeEntry, PartitionStore, StoreTransaction, type ChangelogRecord } from './store';
 export { GlobalTable } from './table';
+export { PostgresSink, type PostgresSinkOptions, type SinkBatch } from './pg-sink';

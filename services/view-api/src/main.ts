@@ -44,6 +44,7 @@ void runService({
         kafka,
         topic: config.VIEW_INPUT_TOPIC,
         group: config.VIEW_CONSUMER_GROUP,
+        pool,
         store,
         decoder: new Serde(config.SCHEMA_REGISTRY_URL).decoder<WindowAggregate>('WindowAggregate'),
         logger,

@@ -1,27 +1,8 @@
 import { join } from 'node:path';
-import type { Logger } from '@sluice/runtime';
-
-// node-pg-migrate is an ES module; this package compiles to CommonJS.
-const loadEsm = new Function('specifier', 'return import(specifier)') as <T>(specifier: string) => Promise<T>;
+import { runMigrations, type Logger } from '@sluice/runtime';
 
 export const migrationsDir = join(__dirname, '..', 'migrations');
 
-/**
- * Applies the pending migrations with node-pg-migrate. Replicas starting at
- * once wait for each other on the tool's advisory lock; the second finds
- * nothing left to do.
- */
-export async function migrate(databaseUrl: string, logger: Logger): Promise<string[]> {
-  const { runner } = await loadEsm<{ runner: (options: Record<string, unknown>) => Promise<{ name: string }[]> }>('node-pg-migrate');
-  const applied = await runner({
-    databaseUrl,
-    dir: migrationsDir,
-    migrationsTable: 'view_api_migrations',
-    direction: 'up',
-    count: Number.POSITIVE_INFINITY,
-    advisoryLockMode: 'wait',
-    logger: { debug: () => undefined, info: (m: string) => logger.debug(m), warn: (m: string) => logger.warn(m), error: (m: string) => logger.error(m) },
-    log: () => undefined,
-  });
-  return applied.map((m) => m.name);
+export function migrate(databaseUrl: string, logger: Logger): Promise<string[]> {
+  return runMigrations({ databaseUrl, dir: migrationsDir, table: 'view_api_migrations', logger });
 }

@@ -71,21 +71,12 @@ export class ViewStore {
     await this.pool.query('select 1');
   }
 
-  async storedOffset(group: string, topic: string, partition: number): Promise<bigint | undefined> {
-    const res = await this.pool.query<{ next_offset: string }>(
-      'select next_offset from projection_offsets where consumer_group = $1 and topic = $2 and partition = $3',
-      [group, topic, partition],
-    );
-    const value = res.rows[0]?.next_offset;
-    return value === undefined ? undefined : BigInt(value);
-  }
-
   /**
-   * In one transaction: the rows (a row changes only for a higher revision),
-   * the partition's next offset, and a notification per changed row, delivered
-   * to every replica's live streams when the transaction commits.
+   * Inside the sink's transaction: the rows (a row changes only for a higher
+   * revision) and a notification per changed row, delivered to every replica's
+   * live streams when the transaction commits.
    */
-  async apply(group: string, topic: string, partition: number, records: Positioned[], nextOffset: bigint): Promise<Change[]> {
+  async apply(client: PoolClient, partition: number, records: Positioned[]): Promise<Change[]> {
     // One row per window: the highest revision in the batch (ON CONFLICT cannot touch a row twice).
     const latest = new Map<string, Positioned>();
     for (const p of records) {
@@ -94,56 +85,39 @@ export class ViewStore {
       if (!current || p.record.revision > current.record.revision) latest.set(id, p);
     }
     const rows = [...latest.values()];
-    const client: PoolClient = await this.pool.connect();
-    try {
-      await client.query('begin');
-      let changes: Change[] = [];
-      if (rows.length > 0) {
-        const res = await client.query<DbRow>(
-          `insert into window_aggregates as w (dimension, key, window_start, window_end, count, sum, min, max, last_event_at, is_final, revision, source_partition, source_offset, change_seq)
-           select d, k, to_timestamp(ws / 1000.0), to_timestamp(we / 1000.0), c, s, mn, mx, to_timestamp(le / 1000.0), f, r, $13, o, nextval('window_aggregates_change_seq')
-           from unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::float8[], $7::float8[], $8::float8[], $9::bigint[], $10::boolean[], $11::bigint[], $12::bigint[])
-             as t(d, k, ws, we, c, s, mn, mx, le, f, r, o)
-           on conflict (dimension, key, window_start) do update set
-             window_end = excluded.window_end, count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max,
-             last_event_at = excluded.last_event_at, is_final = excluded.is_final, revision = excluded.revision,
-             source_partition = excluded.source_partition, source_offset = excluded.source_offset, change_seq = excluded.change_seq, updated_at = now()
-           where w.revision < excluded.revision
-           returning ${COLUMNS}`,
-          [
-            rows.map((p) => p.record.dimension),
-            rows.map((p) => p.record.key),
-            rows.map((p) => p.record.windowStart),
-            rows.map((p) => p.record.windowEnd),
-            rows.map((p) => p.record.count),
-            rows.map((p) => p.record.sum),
-            rows.map((p) => p.record.min),
-            rows.map((p) => p.record.max),
-            rows.map((p) => p.record.lastEventAt),
-            rows.map((p) => p.record.isFinal),
-            rows.map((p) => p.record.revision),
-            rows.map((p) => p.offset),
-            partition,
-          ],
-        );
-        changes = res.rows.map((r) => ({ seq: r.change_seq, window: toWindowRow(r) })).sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
-        if (changes.length > 0) {
-          await client.query('select pg_notify($1, payload) from unnest($2::text[]) as payload', [CHANGES_CHANNEL, changes.map((c) => JSON.stringify(c))]);
-        }
-      }
-      await client.query(
-        `insert into projection_offsets (consumer_group, topic, partition, next_offset) values ($1, $2, $3, $4)
-         on conflict (consumer_group, topic, partition) do update set next_offset = excluded.next_offset, updated_at = now()`,
-        [group, topic, partition, nextOffset.toString()],
-      );
-      await client.query('commit');
-      return changes;
-    } catch (err) {
-      await client.query('rollback').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
+    if (rows.length === 0) return [];
+    const res = await client.query<DbRow>(
+      `insert into window_aggregates as w (dimension, key, window_start, window_end, count, sum, min, max, last_event_at, is_final, revision, source_partition, source_offset, change_seq)
+       select d, k, to_timestamp(ws / 1000.0), to_timestamp(we / 1000.0), c, s, mn, mx, to_timestamp(le / 1000.0), f, r, $13, o, nextval('window_aggregates_change_seq')
+       from unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::float8[], $7::float8[], $8::float8[], $9::bigint[], $10::boolean[], $11::bigint[], $12::bigint[])
+         as t(d, k, ws, we, c, s, mn, mx, le, f, r, o)
+       on conflict (dimension, key, window_start) do update set
+         window_end = excluded.window_end, count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max,
+         last_event_at = excluded.last_event_at, is_final = excluded.is_final, revision = excluded.revision,
+         source_partition = excluded.source_partition, source_offset = excluded.source_offset, change_seq = excluded.change_seq, updated_at = now()
+       where w.revision < excluded.revision
+       returning ${COLUMNS}`,
+      [
+        rows.map((p) => p.record.dimension),
+        rows.map((p) => p.record.key),
+        rows.map((p) => p.record.windowStart),
+        rows.map((p) => p.record.windowEnd),
+        rows.map((p) => p.record.count),
+        rows.map((p) => p.record.sum),
+        rows.map((p) => p.record.min),
+        rows.map((p) => p.record.max),
+        rows.map((p) => p.record.lastEventAt),
+        rows.map((p) => p.record.isFinal),
+        rows.map((p) => p.record.revision),
+        rows.map((p) => p.offset),
+        partition,
+      ],
+    );
+    const changes = res.rows.map((r) => ({ seq: r.change_seq, window: toWindowRow(r) })).sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
+    if (changes.length > 0) {
+      await client.query('select pg_notify($1, payload) from unnest($2::text[]) as payload', [CHANGES_CHANNEL, changes.map((c) => JSON.stringify(c))]);
     }
+    return changes;
   }
 
   async aggregates(q: AggregatesQuery): Promise<{ windows: WindowRow[]; next?: Cursor }> {

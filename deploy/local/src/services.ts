@@ -36,6 +36,7 @@ export const serviceCatalog: ServiceSpec[] = [
   service('enricher', 8091, false),
   service('aggregator', 8092, false),
   service('view-api', 8082, false),
+  service('dlq-replayer', 8083, false, () => ({ DLQ_ADMIN_TOKEN: process.env.DLQ_ADMIN_TOKEN ?? 'local-admin-token' })),
 ];
 
 export function availableServices(): ServiceSpec[] {

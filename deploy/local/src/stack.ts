@@ -199,7 +199,18 @@ export async function startService(
     args: ['--enable-source-maps', spec.script],
     env: { ...spec.env(state), HTTP_PORT: String(port), ...overrides.env },
   });
-  await waitReady(entry, state, 60_000);
+  try {
+    await waitReady(entry, state, 60_000);
+  } catch (err) {
+    // A process that never became ready is not part of the stack: stop it and forget it.
+    await stopProcess(entry.pid, 2_000);
+    const current = readState(paths);
+    if (current) {
+      delete current.processes[name];
+      writeState(paths, current);
+    }
+    throw err;
+  }
   return entry;
 }
 

@@ -123,6 +123,17 @@ export class Serde {
     };
   }
 
+  /** Decodes with the writer's own schema, whatever the contract: for showing a record to a person. */
+  async decodeAny(bytes: Buffer | null | undefined): Promise<{ schemaId: number; value: unknown }> {
+    const { schemaId, payload } = readWireHeader(bytes);
+    const writer = await this.writerType(schemaId);
+    try {
+      return { schemaId, value: writer.fromBuffer(payload) };
+    } catch (err) {
+      throw new DecodeError(CODES.malformed, `bytes do not decode with schema ${schemaId}: ${(err as Error).message}`, false);
+    }
+  }
+
   private writerType(schemaId: number): Promise<avro.Type> {
     let writer = this.writerTypes.get(schemaId);
     if (!writer) {

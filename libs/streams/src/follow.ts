@@ -7,6 +7,8 @@ export interface FollowOptions {
   onRecord(partition: number, message: KafkaMessage): void;
   /** Client id for the broker's logs. */
   clientId?: string;
+  /** Start these partitions at an offset instead of the beginning. */
+  startAt?: ReadonlyMap<number, string>;
 }
 
 export interface Follower {
@@ -29,7 +31,7 @@ export async function followTopic(kafka: Kafka, topic: string, options: FollowOp
     ends = new Map(
       offsets
         .filter((o) => !options.partitions || options.partitions.has(o.partition))
-        .filter((o) => BigInt(o.high) > BigInt(o.low))
+        .filter((o) => BigInt(o.high) > BigInt(options.startAt?.get(o.partition) ?? o.low))
         .map((o) => [o.partition, BigInt(o.high)]),
     );
   } finally {
@@ -65,6 +67,7 @@ export async function followTopic(kafka: Kafka, topic: string, options: FollowOp
       if (batch.messages.length > 0) reached(batch.partition, BigInt(batch.lastOffset()) + 1n);
     },
   });
+  for (const [partition, offset] of options.startAt ?? []) consumer.seek({ topic, partition, offset });
   let stopping: Promise<void> | undefined;
   return { caughtUp, stop: () => (stopping ??= consumer.disconnect()) };
 }

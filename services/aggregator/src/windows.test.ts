@@ -128,6 +128,12 @@ describe('corrections from replayed dead letters', () => {
     expect(store.get('entity|k|0')).toBeUndefined();
   });
 
+  test('a replayed event for a closed window that never received anything creates it as a final', () => {
+    const { emitted, late } = run([{ occurredAt: 5 * MIN }, { occurredAt: 1_000, value: 4, replay: true }]);
+    expect(late).toEqual([]);
+    expect(emitted.filter((r) => r.windowStart === 0)).toEqual([expect.objectContaining({ count: 1, sum: 4, isFinal: true, revision: 1 })]);
+  });
+
   test('a replayed event for an open window is an ordinary update', () => {
     const { emitted, late } = run([{ occurredAt: 1_000 }, { occurredAt: 2_000, replay: true }]);
     expect(late).toEqual([]);

@@ -108,7 +108,8 @@ export function applyEvent(store: WindowStore, event: WindowEvent, config: Windo
         late = 'window.closed';
         continue;
       }
-      const retained = existing !== undefined && (streamTime === undefined || streamTime < expiresAt({ windowEnd: end }, config));
+      // Retention is by stream time: a window closed without ever receiving an event is still correctable within it.
+      const retained = streamTime === undefined || streamTime < expiresAt({ windowEnd: end }, config);
       if (!retained) {
         late = 'window.expired';
         continue;

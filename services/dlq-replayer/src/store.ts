@@ -1,0 +1,337 @@
+import { randomUUID } from 'node:crypto';
+import type { KafkaMessage } from 'kafkajs';
+import type { Pool, PoolClient } from 'pg';
+import { filterSql, type DeadLetterFilter, type Status } from './filter';
+
+export interface DeadLetter {
+  id: string;
+  dlqTopic: string;
+  dlqPartition: number;
+  dlqOffset: string;
+  sourceTopic: string;
+  sourcePartition: number | null;
+  sourceOffset: string | null;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  errorCode: string;
+  errorMessage: string;
+  stage: string;
+  failedAt: string;
+  status: Status;
+  replayCount: number;
+  lastReplayId: string | null;
+  discardReason: string | null;
+}
+
+interface Row {
+  id: string;
+  dlq_topic: string;
+  dlq_partition: number;
+  dlq_offset: string;
+  source_topic: string;
+  source_partition: number | null;
+  source_offset: string | null;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  error_code: string;
+  error_message: string;
+  stage: string;
+  failed_at: Date;
+  status: Status;
+  replay_count: number;
+  last_replay_id: string | null;
+  discard_reason: string | null;
+}
+
+const toDeadLetter = (r: Row): DeadLetter => ({
+  id: r.id,
+  dlqTopic: r.dlq_topic,
+  dlqPartition: r.dlq_partition,
+  dlqOffset: r.dlq_offset,
+  sourceTopic: r.source_topic,
+  sourcePartition: r.source_partition,
+  sourceOffset: r.source_offset,
+  key: r.key,
+  value: r.value,
+  headers: r.headers,
+  errorCode: r.error_code,
+  errorMessage: r.error_message,
+  stage: r.stage,
+  failedAt: r.failed_at.toISOString(),
+  status: r.status,
+  replayCount: r.replay_count,
+  lastReplayId: r.last_replay_id,
+  discardReason: r.discard_reason,
+});
+
+function headersOf(message: KafkaMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(message.headers ?? {})) {
+    if (v === undefined) continue;
+    const first = Array.isArray(v) ? v[0] : v;
+    if (first !== undefined) out[k] = first.toString();
+  }
+  return out;
+}
+
+export interface ReplayRow {
+  id: string;
+  requestedBy: string;
+  status: 'running' | 'completed' | 'cancelled' | 'failed';
+  ratePerSec: number;
+  selected: number;
+  refused: number;
+  error: string | null;
+  createdAt: string;
+  updatedAt: string;
+  counts: Record<string, number>;
+}
+
+export interface ReplayItem {
+  deadLetterId: string;
+  targetTopic: string;
+  targetPartition: number;
+  produceFrom: string | null;
+  status: 'pending' | 'producing' | 'replayed' | 'skipped' | 'failed';
+}
+
+export class ReplayerStore {
+  constructor(private readonly pool: Pool) {}
+
+  async ping(): Promise<void> {
+    await this.pool.query('select 1');
+  }
+
+  /** Inside the index sink's transaction: one row per dead letter, by its position (a repeat is the same row). */
+  async index(client: PoolClient, topic: string, partition: number, messages: KafkaMessage[]): Promise<number> {
+    if (messages.length === 0) return 0;
+    const rows = messages.map((m) => {
+      const h = headersOf(m);
+      return {
+        sourceTopic: h['dlq.original.topic'] ?? topic.replace(/\.dlq$/, ''),
+        sourcePartition: h['dlq.original.partition'] !== undefined ? Number(h['dlq.original.partition']) : null,
+        sourceOffset: h['dlq.original.offset'] ?? null,
+        key: m.key ?? null,
+        value: m.value ?? null,
+        headers: h,
+        code: h['dlq.error.code'] ?? 'unknown',
+        message: h['dlq.error.message'] ?? '',
+        stage: h['dlq.stage'] ?? 'unknown',
+        failedAt: h['dlq.failed.at'] && Number.isFinite(Date.parse(h['dlq.failed.at'])) ? h['dlq.failed.at'] : new Date(Number(m.timestamp)).toISOString(),
+        replayCount: Number(h['dlq.replay.count'] ?? 0) || 0,
+        offset: m.offset,
+      };
+    });
+    const res = await client.query(
+      `insert into dead_letters (dlq_topic, dlq_partition, dlq_offset, source_topic, source_partition, source_offset, key, value, headers, error_code, error_message, stage, failed_at, replay_count)
+       select $1, $2, o, st, sp, so, k, v, h, c, m, s, f, rc
+       from unnest($3::bigint[], $4::text[], $5::int[], $6::bigint[], $7::bytea[], $8::bytea[], $9::jsonb[], $10::text[], $11::text[], $12::text[], $13::timestamptz[], $14::int[])
+         as t(o, st, sp, so, k, v, h, c, m, s, f, rc)
+       on conflict (dlq_topic, dlq_partition, dlq_offset) do nothing`,
+      [
+        topic,
+        partition,
+        rows.map((r) => r.offset),
+        rows.map((r) => r.sourceTopic),
+        rows.map((r) => r.sourcePartition),
+        rows.map((r) => r.sourceOffset),
+        rows.map((r) => r.key),
+        rows.map((r) => r.value),
+        rows.map((r) => JSON.stringify(r.headers)),
+        rows.map((r) => r.code),
+        rows.map((r) => r.message),
+        rows.map((r) => r.stage),
+        rows.map((r) => r.failedAt),
+        rows.map((r) => r.replayCount),
+      ],
+    );
+    return res.rowCount ?? 0;
+  }
+
+  async list(filter: DeadLetterFilter, limit: number, afterId: string | undefined): Promise<DeadLetter[]> {
+    const { where, params } = filterSql(filter, 1);
+    if (afterId !== undefined) {
+      params.push(afterId);
+      where.push(`id > $${params.length}`);
+    }
+    params.push(limit);
+    const res = await this.pool.query<Row>(
+      `select * from dead_letters ${where.length ? `where ${where.join(' and ')}` : ''} order by id limit $${params.length}`,
+      params,
+    );
+    return res.rows.map(toDeadLetter);
+  }
+
+  async get(id: string): Promise<DeadLetter | undefined> {
+    const res = await this.pool.query<Row>('select * from dead_letters where id = $1', [id]);
+    return res.rows[0] ? toDeadLetter(res.rows[0]) : undefined;
+  }
+
+  async selectForReplay(ids: string[] | undefined, filter: DeadLetterFilter | undefined, limit: number): Promise<DeadLetter[]> {
+    if (ids) {
+      const res = await this.pool.query<Row>('select * from dead_letters where id = any($1::bigint[]) order by id', [ids]);
+      return res.rows.map(toDeadLetter);
+    }
+    return this.list(filter ?? {}, limit, undefined);
+  }
+
+  /** Ids among `ids` that an unfinished replay is about to produce. */
+  async inRunningReplays(ids: string[]): Promise<string[]> {
+    const res = await this.pool.query<{ id: string }>(
+      `select distinct i.dead_letter_id as id from replay_items i join replays r on r.id = i.replay_id
+       where r.status = 'running' and i.status in ('pending', 'producing') and i.dead_letter_id = any($1::bigint[])`,
+      [ids],
+    );
+    return res.rows.map((r) => r.id);
+  }
+
+  async createReplay(input: {
+    requestedBy: string;
+    request: unknown;
+    ratePerSec: number;
+    targetTopic: string | undefined;
+    force: boolean;
+    items: { deadLetterId: string; targetTopic: string; targetPartition: number }[];
+    refused: number;
+  }): Promise<string> {
+    const id = randomUUID();
+    const client = await this.pool.connect();
+    try {
+      await client.query('begin');
+      // Two replays of the same records never run at once: the check and the insert share one lock.
+      await client.query('select pg_advisory_xact_lock(7705)');
+      const busy = await client.query<{ id: string }>(
+        `select i.dead_letter_id as id from replay_items i join replays r on r.id = i.replay_id
+         where r.status = 'running' and i.status in ('pending', 'producing') and i.dead_letter_id = any($1::bigint[]) limit 1`,
+        [input.items.map((i) => i.deadLetterId)],
+      );
+      if (busy.rows.length > 0) throw new ReplayConflict(busy.rows.map((r) => r.id));
+      await client.query(
+        `insert into replays (id, requested_by, request, rate_per_sec, target_topic, force, status, selected, refused)
+         values ($1, $2, $3, $4, $5, $6, 'running', $7, $8)`,
+        [id, input.requestedBy, JSON.stringify(input.request), input.ratePerSec, input.targetTopic ?? null, input.force, input.items.length, input.refused],
+      );
+      await client.query(
+        `insert into replay_items (replay_id, dead_letter_id, position, target_topic, target_partition, status)
+         select $1, d, p, t, tp, 'pending' from unnest($2::bigint[], $3::int[], $4::text[], $5::int[]) as u(d, p, t, tp)`,
+        [id, input.items.map((i) => i.deadLetterId), input.items.map((_, i) => i), input.items.map((i) => i.targetTopic), input.items.map((i) => i.targetPartition)],
+      );
+      await client.query('commit');
+      return id;
+    } catch (err) {
+      await client.query('rollback').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async replay(id: string): Promise<ReplayRow | undefined> {
+    const res = await this.pool.query<{
+      id: string;
+      requested_by: string;
+      status: ReplayRow['status'];
+      rate_per_sec: number;
+      selected: number;
+      refused: number;
+      error: string | null;
+      created_at: Date;
+      updated_at: Date;
+    }>('select * from replays where id = $1', [id]);
+    const r = res.rows[0];
+    if (!r) return undefined;
+    const counts = await this.pool.query<{ status: string; n: string }>('select status, count(*) as n from replay_items where replay_id = $1 group by status', [id]);
+    return {
+      id: r.id,
+      requestedBy: r.requested_by,
+      status: r.status,
+      ratePerSec: r.rate_per_sec,
+      selected: r.selected,
+      refused: r.refused,
+      error: r.error,
+      createdAt: r.created_at.toISOString(),
+      updatedAt: r.updated_at.toISOString(),
+      counts: Object.fromEntries(counts.rows.map((c) => [c.status, Number(c.n)])),
+    };
+  }
+
+  async runningReplays(): Promise<string[]> {
+    const res = await this.pool.query<{ id: string }>("select id from replays where status = 'running' order by created_at");
+    return res.rows.map((r) => r.id);
+  }
+
+  async setReplayStatus(id: string, status: ReplayRow['status'], error?: string): Promise<boolean> {
+    const res = await this.pool.query("update replays set status = $2, error = $3, updated_at = now() where id = $1 and status = 'running'", [id, status, error ?? null]);
+    return (res.rowCount ?? 0) > 0;
+  }
+
+  async replayStatus(id: string): Promise<ReplayRow['status'] | undefined> {
+    const res = await this.pool.query<{ status: ReplayRow['status'] }>('select status from replays where id = $1', [id]);
+    return res.rows[0]?.status;
+  }
+
+  async openItems(replayId: string): Promise<ReplayItem[]> {
+    const res = await this.pool.query<{ dead_letter_id: string; target_topic: string; target_partition: number; produce_from: string | null; status: ReplayItem['status'] }>(
+      `select dead_letter_id, target_topic, target_partition, produce_from, status from replay_items
+       where replay_id = $1 and status in ('pending', 'producing') order by position`,
+      [replayId],
+    );
+    return res.rows.map((r) => ({ deadLetterId: r.dead_letter_id, targetTopic: r.target_topic, targetPartition: r.target_partition, produceFrom: r.produce_from, status: r.status }));
+  }
+
+  /** Written before producing: where to look for the record if this process dies before it learns the offset. */
+  async markProducing(replayId: string, deadLetterId: string, produceFrom: string): Promise<void> {
+    await this.pool.query("update replay_items set status = 'producing', produce_from = $3 where replay_id = $1 and dead_letter_id = $2", [replayId, deadLetterId, produceFrom]);
+  }
+
+  /** Kafka acknowledged the record: the item and its dead letter are marked replayed together. */
+  async markReplayed(replayId: string, deadLetterId: string, offset: string): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('begin');
+      await client.query("update replay_items set status = 'replayed', produced_offset = $3 where replay_id = $1 and dead_letter_id = $2", [replayId, deadLetterId, offset]);
+      await client.query("update dead_letters set status = 'replayed', replay_count = replay_count + 1, last_replay_id = $2 where id = $1", [deadLetterId, replayId]);
+      await client.query("update replays set updated_at = now() where id = $1", [replayId]);
+      await client.query('commit');
+    } catch (err) {
+      await client.query('rollback').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async markItem(replayId: string, deadLetterId: string, status: 'failed' | 'skipped', error: string): Promise<void> {
+    await this.pool.query('update replay_items set status = $3, error = $4 where replay_id = $1 and dead_letter_id = $2', [replayId, deadLetterId, status, error]);
+  }
+
+  /** 'done', or why not: the dead letter's current status, or 'not found'. */
+  async discard(id: string, reason: string): Promise<{ done: true } | { done: false; status: Status | 'not found' }> {
+    const res = await this.pool.query<{ status: Status }>(
+      "update dead_letters set status = 'discarded', discard_reason = $2 where id = $1 and status = 'pending' returning status",
+      [id, reason],
+    );
+    if ((res.rowCount ?? 0) > 0) return { done: true };
+    const current = await this.pool.query<{ status: Status }>('select status from dead_letters where id = $1', [id]);
+    return { done: false, status: current.rows[0]?.status ?? 'not found' };
+  }
+
+  async audit(entry: { actor: string; action: string; target?: string; count?: number; details?: unknown }): Promise<void> {
+    await this.pool.query('insert into audit_log (actor, action, target, count, details) values ($1, $2, $3, $4, $5)', [
+      entry.actor,
+      entry.action,
+      entry.target ?? null,
+      entry.count ?? null,
+      entry.details === undefined ? null : JSON.stringify(entry.details),
+    ]);
+  }
+}
+
+export class ReplayConflict extends Error {
+  constructor(readonly ids: string[]) {
+    super(`dead letters ${ids.join(', ')} are already in a running replay`);
+    this.name = 'ReplayConflict';
+  }
+}

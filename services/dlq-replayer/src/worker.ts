@@ -1,0 +1,155 @@
+import { randomBytes } from 'node:crypto';
+import { context } from '@opentelemetry/api';
+import { extractTraceContext, type Logger } from '@sluice/runtime';
+import { followTopic } from '@sluice/streams';
+import type { Admin, Kafka, Producer } from 'kafkajs';
+import type { Pool, PoolClient } from 'pg';
+import { Counter, type Registry } from 'prom-client';
+import type { ReplayerStore, ReplayItem } from './store';
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export interface WorkerOptions {
+  kafka: Kafka;
+  pool: Pool;
+  store: ReplayerStore;
+  logger: Logger;
+  metrics: Registry;
+}
+
+/**
+ * Runs replays: produces each selected dead letter (original key, value and
+ * headers, plus dlq.replay.id and dlq.replay.count) to its target partition at
+ * the replay's rate, and marks it replayed only after Kafka acknowledged it.
+ * A replay is held by one worker at a time (a Postgres session lock), so
+ * replicas never run one twice. If a process dies between the acknowledgement
+ * and the mark, the record is looked for in its partition from where it was
+ * produced, so it is never produced twice.
+ */
+export class ReplayWorker {
+  private producer: Producer | undefined;
+  private admin: Admin | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopping = false;
+  private readonly replayed: Counter<'topic'>;
+
+  constructor(private readonly options: WorkerOptions) {
+    this.replayed = new Counter({ name: 'dlq_replayed_total', help: 'Dead letters produced again by replays', labelNames: ['topic'], registers: [options.metrics] });
+  }
+
+  async start(): Promise<void> {
+    this.producer = this.options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await this.producer.connect();
+    this.admin = this.options.kafka.admin();
+    await this.admin.connect();
+    this.timer = setInterval(() => this.poke(), 1_000);
+    this.poke();
+  }
+
+  /** Looks for running replays now (after one was created, say). */
+  poke(): void {
+    if (this.stopping || this.running) return;
+    this.running = this.runAll()
+      .catch((err: unknown) => this.options.logger.error({ err }, 'replay worker failed'))
+      .finally(() => (this.running = undefined));
+  }
+
+  private async runAll(): Promise<void> {
+    for (const id of await this.options.store.runningReplays()) {
+      if (this.stopping) return;
+      const lock = await this.options.pool.connect();
+      try {
+        const { rows } = await lock.query<{ locked: boolean }>('select pg_try_advisory_lock(hashtext($1)) as locked', [id]);
+        if (!rows[0]?.locked) continue;
+        try {
+          await this.run(id);
+        } finally {
+          await lock.query('select pg_advisory_unlock(hashtext($1))', [id]).catch(() => undefined);
+        }
+      } finally {
+        (lock as PoolClient).release();
+      }
+    }
+  }
+
+  private async run(replayId: string): Promise<void> {
+    const replay = await this.options.store.replay(replayId);
+    if (!replay || replay.status !== 'running') return;
+    const intervalMs = 1000 / replay.ratePerSec;
+    const items = await this.options.store.openItems(replayId);
+    this.options.logger.info({ replayId, open: items.length }, 'running replay');
+    let next = Date.now();
+    for (const item of items) {
+      if (this.stopping) return;
+      if ((await this.options.store.replayStatus(replayId)) !== 'running') {
+        this.options.logger.info({ replayId }, 'replay cancelled');
+        return;
+      }
+      const wait = next - Date.now();
+      if (wait > 0) await sleep(wait);
+      next = Math.max(next, Date.now()) + intervalMs;
+      try {
+        await this.replayItem(replayId, item);
+      } catch (err) {
+        this.options.logger.warn({ err, replayId, deadLetterId: item.deadLetterId }, 'replaying a record failed');
+        await this.options.store.markItem(replayId, item.deadLetterId, 'failed', err instanceof Error ? err.message : String(err));
+      }
+    }
+    if (!this.stopping) await this.options.store.setReplayStatus(replayId, 'completed');
+  }
+
+  private async replayItem(replayId: string, item: ReplayItem): Promise<void> {
+    if (item.status === 'producing' && item.produceFrom !== null) {
+      const found = await this.findProduced(replayId, item);
+      if (found !== undefined) {
+        await this.options.store.markReplayed(replayId, item.deadLetterId, found);
+        return;
+      }
+    }
+    const deadLetter = await this.options.store.get(item.deadLetterId);
+    if (!deadLetter) throw new Error(`dead letter ${item.deadLetterId} is gone`);
+    const [end] = (await this.admin!.fetchTopicOffsets(item.targetTopic)).filter((o) => o.partition === item.targetPartition);
+    await this.options.store.markProducing(replayId, item.deadLetterId, end?.high ?? '0');
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(deadLetter.headers)) if (!k.startsWith('dlq.')) headers[k] = v;
+    headers['dlq.replay.id'] = replayId;
+    headers['dlq.replay.count'] = String(deadLetter.replayCount + 1);
+    headers['dlq.replay.item'] = item.deadLetterId;
+    // Produced in the record's own trace: the replay is one more step of its history.
+    const [meta] = await context.with(extractTraceContext(deadLetter.headers), () =>
+      this.producer!.send({
+        topic: item.targetTopic,
+        acks: -1,
+        messages: [{ key: deadLetter.key, value: deadLetter.value, headers, partition: item.targetPartition }],
+      }),
+    );
+    await this.options.store.markReplayed(replayId, item.deadLetterId, meta?.baseOffset ?? '-1');
+    this.replayed.inc({ topic: item.targetTopic });
+  }
+
+  /** After a crash: the offset of this item's record if it was produced, by its replay id and item header. */
+  private async findProduced(replayId: string, item: ReplayItem): Promise<string | undefined> {
+    let found: string | undefined;
+    const follower = await followTopic(this.options.kafka, item.targetTopic, {
+      clientId: `dlq-replayer-check-${randomBytes(3).toString('hex')}`,
+      partitions: new Set([item.targetPartition]),
+      startAt: new Map([[item.targetPartition, item.produceFrom!]]),
+      onRecord: (_partition, message) => {
+        const h = message.headers ?? {};
+        if (String(h['dlq.replay.id'] ?? '') === replayId && String(h['dlq.replay.item'] ?? '') === item.deadLetterId) found = message.offset;
+      },
+    });
+    await follower.caughtUp;
+    await follower.stop();
+    return found;
+  }
+
+  async close(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.timer);
+    await this.running;
+    await this.producer?.disconnect();
+    await this.admin?.disconnect();
+  }
+}

@@ -1,0 +1,107 @@
+import { provisionTopics, topicCatalog } from '@sluice/contracts';
+import { runningStack, startTestService, testKafka, uniqueName, withAdmin, type TestService } from '@sluice/testing';
+import { Client } from 'pg';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = any;
+
+export const ADMIN_TOKEN = 'e2e-admin-token';
+
+export interface Pipeline {
+  gateway: TestService;
+  enricher: TestService;
+  aggregator: TestService;
+  view: TestService;
+  replayer: TestService;
+  http(service: TestService, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: Json }>;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole pipeline, every service a real process, on topics, consumer groups
+ * and a database of its own, so that it runs beside other tests on one stack.
+ */
+export async function startPipeline(options: { windowRetentionMs: number; partitions?: number }): Promise<Pipeline> {
+  const kafka = testKafka();
+  const prefix = `${uniqueName('e2e')}.`;
+  await withAdmin(kafka, (admin) => provisionTopics(admin, topicCatalog({ prefix, partitions: options.partitions ?? 3 })));
+  const t = (name: string) => `${prefix}${name}`;
+  const database = uniqueName('e2e').replace(/-/g, '_');
+  const admin = new Client({ connectionString: runningStack().databaseUrl });
+  await admin.connect();
+  await admin.query(`create database ${database}`);
+  await admin.end();
+  const url = new URL(runningStack().databaseUrl);
+  url.pathname = `/${database}`;
+  const common = { LOG_LEVEL: 'info', STREAM_SESSION_TIMEOUT_MS: '6000' };
+  const id = uniqueName('e2e');
+  const services: TestService[] = [];
+  const start = async (name: string, env: Record<string, string>) => {
+    const s = await startTestService(name, { env: { ...common, ...env } });
+    services.push(s);
+    return s;
+  };
+  const gateway = await start('ingest-gateway', { GATEWAY_EVENTS_TOPIC: t('events.raw'), GATEWAY_CATALOG_TOPIC: t('catalog.items') });
+  const enricher = await start('enricher', {
+    ENRICHER_APPLICATION_ID: `${id}-enricher`,
+    ENRICHER_INPUT_TOPIC: t('events.raw'),
+    ENRICHER_CATALOG_TOPIC: t('catalog.items'),
+    ENRICHER_OUTPUT_TOPIC: t('events.enriched'),
+    ENRICHER_CATALOG_WAIT_MS: '500',
+  });
+  const aggregator = await start('aggregator', {
+    AGGREGATOR_APPLICATION_ID: `${id}-aggregator`,
+    AGGREGATOR_INPUT_TOPIC: t('events.enriched'),
+    AGGREGATOR_OUTPUT_TOPIC: t('aggregates'),
+    AGGREGATOR_LATE_TOPIC: t('events.late'),
+    WINDOW_SIZE_MS: '60000',
+    WINDOW_GRACE_MS: '10000',
+    WINDOW_RETENTION_MS: String(options.windowRetentionMs),
+  });
+  const view = await start('view-api', { DATABASE_URL: url.toString(), VIEW_INPUT_TOPIC: t('aggregates'), VIEW_CONSUMER_GROUP: `${id}-view`, VIEW_SESSION_TIMEOUT_MS: '6000' });
+  const replayer = await start('dlq-replayer', {
+    DATABASE_URL: url.toString(),
+    DLQ_TOPICS: [t('events.raw.dlq'), t('events.enriched.dlq'), t('aggregates.dlq')].join(','),
+    DLQ_CONSUMER_GROUP: `${id}-dlq`,
+    DLQ_REPLAY_ALLOWED_TOPICS: t('events.raw'),
+    DLQ_ADMIN_TOKEN: ADMIN_TOKEN,
+    DLQ_SESSION_TIMEOUT_MS: '6000',
+  });
+  return {
+    gateway,
+    enricher,
+    aggregator,
+    view,
+    replayer,
+    async http(service, method, path, body, headers = {}) {
+      const res = await fetch(`${service.url}${path}`, {
+        method,
+        headers: { 'content-type': 'application/json', ...headers },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // not JSON
+      }
+      return { status: res.status, body: parsed };
+    },
+    async close() {
+      await Promise.all(services.map((s) => s.stop()));
+    },
+  };
+}
+
+/** Polls `probe` until `done` holds for its result. */
+export async function eventually<T>(what: string, probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (done(last)) return last;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`${what}: not reached in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+}

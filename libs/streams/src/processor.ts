@@ -107,6 +107,18 @@ type ChunkOutcome =
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
+ * The kafkajs producer factory without the OpenTelemetry wrapper. The kafkajs
+ * instrumentation writes the context of a new "transaction" span into every
+ * record sent in a transaction, which would cut each record off from the trace
+ * of the input it came from; outputs here carry their input's context instead
+ * (the history headers).
+ */
+function uninstrumentedProducer(kafka: Kafka): Kafka['producer'] {
+  const factory = kafka.producer as Kafka['producer'] & { __original?: Kafka['producer'] };
+  return (factory.__original ?? factory).bind(kafka);
+}
+
+/**
  * Exactly-once consume-transform-produce on kafkajs, as Kafka Streams did it
  * before KIP-447 ("EOS v1"): one transactional producer per input partition
  * (`transactionalId = <application>-<topic>-<partition>`), created when the
@@ -256,7 +268,7 @@ export class StreamProcessor {
   private async initProducer(task: PartitionTask): Promise<void> {
     if (task.producer) return;
     const exactlyOnce = this.options.exactlyOnce ?? true;
-    const producer = this.options.kafka.producer({
+    const producer = uninstrumentedProducer(this.options.kafka)({
       ...(exactlyOnce ? { transactionalId: `${this.options.application}-${task.topic}-${task.partition}` } : {}),
       idempotent: true,
       maxInFlightRequests: 1,

@@ -50,3 +50,14 @@ test('garbage bytes and an event for an unknown entity end in the dead-letter to
   expect(missing.headers['dlq.original.offset']).toBe('1');
   expect(missing.key).toBe('nobody-knows');
 });
+
+test('the history of a record travels to its output: trace context, replay id and count', async () => {
+  pipeline = await enricherFixture(1);
+  await pipeline.upsertCatalog([catalogItem('traced')]);
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  await pipeline.sendEvents([activity('traced')], { traceparent, 'dlq.replay.id': 'r-1', 'dlq.replay.count': '1', unrelated: 'x' });
+  await pipeline.start();
+  const [out] = await pipeline.readEnriched(1);
+  expect(out!.record.headers).toMatchObject({ traceparent, 'dlq.replay.id': 'r-1', 'dlq.replay.count': '1' });
+  expect(out!.record.headers.unrelated).toBeUndefined();
+});

@@ -9,7 +9,7 @@ export interface EnricherFixture {
   applicationId: string;
   serde: Serde;
   start(options?: { env?: Record<string, string>; name?: string }): Promise<TestService>;
-  sendEvents(events: ActivityEvent[]): Promise<void>;
+  sendEvents(events: ActivityEvent[], headers?: Record<string, string>): Promise<void>;
   sendRaw(key: string, value: Buffer): Promise<void>;
   upsertCatalog(items: CatalogItem[]): Promise<void>;
   readEnriched(expected: number, timeoutMs?: number): Promise<(EnrichedEvent & { record: ReadRecord })[]>;
@@ -53,8 +53,8 @@ export async function enricherFixture(partitions = 3): Promise<EnricherFixture> 
       services.push(service);
       return service;
     },
-    async sendEvents(events) {
-      await producer.send({ topic: topics.raw, acks: -1, messages: events.map((e) => ({ key: e.entityId, value: eventEncoder.encode(e) })) });
+    async sendEvents(events, headers) {
+      await producer.send({ topic: topics.raw, acks: -1, messages: events.map((e) => ({ key: e.entityId, value: eventEncoder.encode(e), ...(headers ? { headers } : {}) })) });
     },
     async sendRaw(key, value) {
       await producer.send({ topic: topics.raw, acks: -1, messages: [{ key, value }] });

@@ -3,7 +3,7 @@ import type { Logger } from '@sluice/runtime';
 import { deadLetterHeaders, PostgresSink } from '@sluice/streams';
 import type { Kafka, Producer } from 'kafkajs';
 import type { Pool } from 'pg';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Change, Positioned, ViewStore } from './store';
 
 export interface ProjectionOptions {
@@ -32,6 +32,12 @@ export class Projection {
 
   constructor(private readonly options: ProjectionOptions) {
     const applied = new Counter({ name: 'view_projected_rows_total', help: 'Window rows written to Postgres', registers: [options.metrics] });
+    const latency = new Histogram({
+      name: 'view_event_latency_seconds',
+      help: 'From the last event of a window (event time) to its change being committed in Postgres',
+      buckets: [0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600],
+      registers: [options.metrics],
+    });
     const deadLetters = new Counter({ name: 'view_dead_letters_total', help: 'Aggregate records sent to the dead-letter topic', labelNames: ['code'], registers: [options.metrics] });
     this.sink = new PostgresSink<Change[]>({
       kafka: options.kafka,
@@ -75,7 +81,11 @@ export class Projection {
         }
         return options.store.apply(client, partition, records);
       },
-      committed: (changes) => applied.inc(changes.length),
+      committed: (changes) => {
+        applied.inc(changes.length);
+        const now = Date.now();
+        for (const change of changes) latency.observe(Math.max(0, now - Date.parse(change.window.lastEventAt)) / 1000);
+      },
     });
   }
 

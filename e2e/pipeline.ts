@@ -1,9 +1,9 @@
 import { provisionTopics, topicCatalog } from '@sluice/contracts';
-import { runningStack, startTestService, testKafka, uniqueName, withAdmin, type TestService } from '@sluice/testing';
-import { Client } from 'pg';
+import { createTestDatabase, httpJson, startTestService, testKafka, uniqueName, withAdmin, type TestService } from '@sluice/testing';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Json = any;
+import type { JsonBody as Json } from '@sluice/testing';
+
+export type { Json };
 
 export const ADMIN_TOKEN = 'e2e-admin-token';
 
@@ -26,13 +26,7 @@ export async function startPipeline(options: { windowRetentionMs: number; partit
   const prefix = `${uniqueName('e2e')}.`;
   await withAdmin(kafka, (admin) => provisionTopics(admin, topicCatalog({ prefix, partitions: options.partitions ?? 3 })));
   const t = (name: string) => `${prefix}${name}`;
-  const database = uniqueName('e2e').replace(/-/g, '_');
-  const admin = new Client({ connectionString: runningStack().databaseUrl });
-  await admin.connect();
-  await admin.query(`create database ${database}`);
-  await admin.end();
-  const url = new URL(runningStack().databaseUrl);
-  url.pathname = `/${database}`;
+  const databaseUrl = await createTestDatabase('e2e');
   const common = { LOG_LEVEL: 'info', STREAM_SESSION_TIMEOUT_MS: '6000' };
   const id = uniqueName('e2e');
   const services: TestService[] = [];
@@ -58,9 +52,9 @@ export async function startPipeline(options: { windowRetentionMs: number; partit
     WINDOW_GRACE_MS: '10000',
     WINDOW_RETENTION_MS: String(options.windowRetentionMs),
   });
-  const view = await start('view-api', { DATABASE_URL: url.toString(), VIEW_INPUT_TOPIC: t('aggregates'), VIEW_CONSUMER_GROUP: `${id}-view`, VIEW_SESSION_TIMEOUT_MS: '6000' });
+  const view = await start('view-api', { DATABASE_URL: databaseUrl, VIEW_INPUT_TOPIC: t('aggregates'), VIEW_CONSUMER_GROUP: `${id}-view`, VIEW_SESSION_TIMEOUT_MS: '6000' });
   const replayer = await start('dlq-replayer', {
-    DATABASE_URL: url.toString(),
+    DATABASE_URL: databaseUrl,
     DLQ_TOPICS: [t('events.raw.dlq'), t('events.enriched.dlq'), t('aggregates.dlq')].join(','),
     DLQ_CONSUMER_GROUP: `${id}-dlq`,
     DLQ_REPLAY_ALLOWED_TOPICS: t('events.raw'),
@@ -74,19 +68,8 @@ export async function startPipeline(options: { windowRetentionMs: number; partit
     view,
     replayer,
     async http(service, method, path, body, headers = {}) {
-      const res = await fetch(`${service.url}${path}`, {
-        method,
-        headers: { 'content-type': 'application/json', ...headers },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // not JSON
-      }
-      return { status: res.status, body: parsed };
+      const { status, body: parsed } = await httpJson(`${service.url}${path}`, method, body, headers);
+      return { status, body: parsed };
     },
     async close() {
       await Promise.all(services.map((s) => s.stop()));

@@ -1,5 +1,5 @@
 import { provisionTopics, Serde, topicCatalog, valueSubjectOf, type WindowAggregate } from '@sluice/contracts';
-import { runningStack, startTestService, testKafka, uniqueName, withAdmin } from '@sluice/testing';
+import { createTestDatabase, runningStack, startTestService, testKafka, uniqueName, withAdmin } from '@sluice/testing';
 import autocannon from 'autocannon';
 import { Partitioners } from 'kafkajs';
 import { Client } from 'pg';
@@ -19,13 +19,7 @@ export async function viewBench(): Promise<string> {
   const prefix = `${uniqueName('benchview')}.`;
   await withAdmin(kafka, (admin) => provisionTopics(admin, topicCatalog({ prefix, partitions: 6 })));
   const topic = `${prefix}aggregates`;
-  const database = uniqueName('benchview').replace(/-/g, '_');
-  const admin = new Client({ connectionString: runningStack().databaseUrl });
-  await admin.connect();
-  await admin.query(`create database ${database}`);
-  await admin.end();
-  const url = new URL(runningStack().databaseUrl);
-  url.pathname = `/${database}`;
+  const url = new URL(await createTestDatabase('benchview'));
 
   const serde = new Serde(runningStack().schemaRegistryUrl);
   const encoder = await serde.encoder<WindowAggregate>(valueSubjectOf(topic), 'WindowAggregate');

@@ -6,6 +6,7 @@ export { closeOnce, Lifecycle, type LifecycleOptions, type LifecycleState } from
 export { createLogger, type Logger } from './logger';
 export { createMetricsRegistry } from './metrics';
 export { runMigrations } from './migrations';
+export { withTransaction } from './pg';
 export { PgListener } from './pg-listener';
 export { runService, type RunOptions, type ServiceConfig, type ServiceContext, type ServiceDefinition } from './service';
 export { extractTraceContext, injectTraceHeaders, startTracing, type KafkaHeaders, type Tracing } from './tracing';

@@ -6,3 +6,4 @@ export { StreamProcessor, type FlushContext, type InputRecord, type OutputRecord
 export { decodeEntry, encodeEntry, PartitionStore, StoreTransaction, type ChangelogRecord } from './store';
 export { GlobalTable } from './table';
 export { PostgresSink, type PostgresSinkOptions, type SinkBatch } from './pg-sink';
+export { decodeOrDeadLetter, streamEnvShape, streamTuning, type StreamEnv } from './config';

@@ -1,4 +1,4 @@
-import type { Logger } from '@sluice/runtime';
+import { withTransaction, type Logger } from '@sluice/runtime';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
 
@@ -106,23 +106,15 @@ export class PostgresSink<R> {
       }
       const last = messages[messages.length - 1]!.offset;
       const next = (BigInt(last) + 1n).toString();
-      const client = await this.options.pool.connect();
-      let result: R;
-      try {
-        await client.query('begin');
-        result = await this.options.apply(client, { topic, partition, messages });
+      const result = await withTransaction(this.options.pool, async (client) => {
+        const applied = await this.options.apply(client, { topic, partition, messages });
         await client.query(
           `insert into ${this.options.offsetsTable} (consumer_group, topic, partition, next_offset) values ($1, $2, $3, $4)
            on conflict (consumer_group, topic, partition) do update set next_offset = excluded.next_offset, updated_at = now()`,
           [this.options.group, topic, partition, next],
         );
-        await client.query('commit');
-      } catch (err) {
-        await client.query('rollback').catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
-      }
+        return applied;
+      });
       this.options.committed?.(result, { topic, partition, messages });
       resolveOffset(last);
       await consumer.commitOffsets([{ topic, partition, offset: next }]).catch(() => undefined);

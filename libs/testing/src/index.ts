@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { availableServices, kill, readState, restart, stackPaths, startService, stop, type StackState } from '@sluice/local-stack';
 import { Kafka, logLevel, type Admin, type ITopicConfig, type Message } from 'kafkajs';
+import { Client } from 'pg';
 
 /** A name no other test run uses, so tests can share one broker and one database. */
 export function uniqueName(prefix: string): string {
@@ -167,4 +168,45 @@ export async function killStackProcess(name: string): Promise<void> {
 /** Starts a process of the running stack again and waits until it answers. */
 export async function restartStackProcess(name: string): Promise<void> {
   await restart(name, stackPaths());
+}
+
+/** A new, empty database on the stack's Postgres; its URL. Each test suite that owns tables takes one. */
+export async function createTestDatabase(prefix: string): Promise<string> {
+  const name = uniqueName(prefix).replace(/-/g, '_');
+  const admin = new Client({ connectionString: runningStack().databaseUrl });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(runningStack().databaseUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+// Response bodies are read loosely: tests assert on their shape.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type JsonBody = any;
+
+/** An HTTP call with a JSON body; the answer's status, parsed body (text when not JSON) and headers. */
+export async function httpJson(
+  url: string,
+  method: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: JsonBody; headers: Headers }> {
+  const res = await fetch(url, {
+    method,
+    headers: { 'content-type': 'application/json', ...headers },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // Not JSON: the caller sees the text.
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
 }

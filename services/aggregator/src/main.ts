@@ -1,7 +1,7 @@
 import '@sluice/runtime/tracing-register';
-import { DecodeError, provisionTopics, Serde, valueSubjectOf, type EnrichedEvent, type WindowAggregate } from '@sluice/contracts';
+import { provisionTopics, Serde, valueSubjectOf, type EnrichedEvent, type WindowAggregate } from '@sluice/contracts';
 import { createKafka, runService } from '@sluice/runtime';
-import { DLQ_HEADERS, headerText, PoisonRecordError, StreamProcessor, type StoreTransaction } from '@sluice/streams';
+import { decodeOrDeadLetter, DLQ_HEADERS, headerText, StreamProcessor, streamTuning, type StoreTransaction } from '@sluice/streams';
 import { Counter, Gauge } from 'prom-client';
 import { aggregatorEnvShape } from './config';
 import { applyEvent, flushWindows, type Dimension, type WindowConfig, type WindowStore } from './windows';
@@ -53,20 +53,10 @@ void runService({
       ],
       logger,
       metrics,
-      commitIntervalMs: config.STREAM_COMMIT_INTERVAL_MS,
-      maxBatchSize: config.STREAM_MAX_BATCH_SIZE,
-      sessionTimeoutMs: config.STREAM_SESSION_TIMEOUT_MS,
-      concurrency: config.STREAM_CONCURRENCY,
-      replicationFactor: config.STREAM_REPLICATION_FACTOR,
+      ...streamTuning(config),
       async process(ctx) {
         const { record } = ctx;
-        let event: EnrichedEvent;
-        try {
-          event = await events.decode(record.value);
-        } catch (err) {
-          if (err instanceof DecodeError && !err.canRetry) throw new PoisonRecordError(err.code, err.message);
-          throw err;
-        }
+        const event = await decodeOrDeadLetter(events, record.value);
         const dimension: Dimension = record.topic === repartitionTopic ? 'category' : 'entity';
         const key = dimension === 'entity' ? event.entityId : event.category;
         const outcome = applyEvent(

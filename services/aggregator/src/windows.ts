@@ -1,3 +1,5 @@
+import type { WindowAggregate } from '@sluice/contracts';
+
 /**
  * Event-time windows: the aggregator's whole business rule, as pure functions
  * over a key-value view of the window state. No I/O.
@@ -10,7 +12,13 @@
  * is emitted again as a final with a higher revision.
  */
 
-export type Dimension = 'entity' | 'category';
+export type Dimension = WindowAggregate['dimension'];
+
+/** A window in state: the result fields, and whether its final was emitted (then it takes no ordinary events). */
+export type WindowState = Omit<WindowAggregate, 'isFinal'> & { closed: boolean };
+
+/** The result record, exactly the WindowAggregate contract. */
+export type WindowResult = WindowAggregate;
 
 export interface WindowConfig {
   sizeMs: number;
@@ -19,37 +27,6 @@ export interface WindowConfig {
   graceMs: number;
   /** How long a closed window stays in state after it closed (for corrections), by stream time. */
   retentionMs: number;
-}
-
-export interface WindowState {
-  dimension: Dimension;
-  key: string;
-  windowStart: number;
-  windowEnd: number;
-  count: number;
-  sum: number;
-  min: number;
-  max: number;
-  lastEventAt: number;
-  /** Emissions so far; the next emission carries revision + 1. */
-  revision: number;
-  /** A final record was emitted and the window takes no ordinary events any more. */
-  closed: boolean;
-}
-
-/** The result record, as the WindowAggregate contract has it. */
-export interface WindowResult {
-  dimension: Dimension;
-  key: string;
-  windowStart: number;
-  windowEnd: number;
-  count: number;
-  sum: number;
-  min: number;
-  max: number;
-  isFinal: boolean;
-  revision: number;
-  lastEventAt: number;
 }
 
 /** What the engine needs of a store: reads and writes of this transaction. */

@@ -55,7 +55,10 @@ function expectedFinals(events: EnrichedEvent[]): Map<string, Expected> {
  * and closing events sent now cannot overtake any of them on the way to the category windows.
  */
 async function applied(agg: AggregatorFixture, expected: Map<string, Expected>): Promise<Map<string, WindowAggregate>> {
-  return agg.latestAggregates((l) => [...expected].every(([key, want]) => l.get(key)?.count === want.count));
+  const latest = await agg.latestAggregates((l) => [...expected].every(([key, want]) => l.get(key)?.count === want.count));
+  const counts = (m: Map<string, { count: number } | undefined>) => Object.fromEntries([...expected.keys()].map((k) => [k, m.get(k)?.count]));
+  expect(counts(latest)).toEqual(counts(expected));
+  return latest;
 }
 
 /** Closing events, one per entity, far ahead: stream time passes the end plus grace of every earlier window. */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { withTransaction } from '@sluice/runtime';
 import type { KafkaMessage } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
 import { filterSql, type DeadLetterFilter, type Status } from './filter';
@@ -197,9 +198,7 @@ export class ReplayerStore {
     refused: number;
   }): Promise<string> {
     const id = randomUUID();
-    const client = await this.pool.connect();
-    try {
-      await client.query('begin');
+    await withTransaction(this.pool, async (client) => {
       // Two replays of the same records never run at once: the check and the insert share one lock.
       await client.query('select pg_advisory_xact_lock(7705)');
       const busy = await client.query<{ id: string }>(
@@ -218,14 +217,8 @@ export class ReplayerStore {
          select $1, d, p, t, tp, 'pending' from unnest($2::bigint[], $3::int[], $4::text[], $5::int[]) as u(d, p, t, tp)`,
         [id, input.items.map((i) => i.deadLetterId), input.items.map((_, i) => i), input.items.map((i) => i.targetTopic), input.items.map((i) => i.targetPartition)],
       );
-      await client.query('commit');
-      return id;
-    } catch (err) {
-      await client.query('rollback').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
+    return id;
   }
 
   async replay(id: string): Promise<ReplayRow | undefined> {
@@ -288,19 +281,11 @@ export class ReplayerStore {
 
   /** Kafka acknowledged the record: the item and its dead letter are marked replayed together. */
   async markReplayed(replayId: string, deadLetterId: string, offset: string): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('begin');
+    await withTransaction(this.pool, async (client) => {
       await client.query("update replay_items set status = 'replayed', produced_offset = $3 where replay_id = $1 and dead_letter_id = $2", [replayId, deadLetterId, offset]);
       await client.query("update dead_letters set status = 'replayed', replay_count = replay_count + 1, last_replay_id = $2 where id = $1", [deadLetterId, replayId]);
-      await client.query("update replays set updated_at = now() where id = $1", [replayId]);
-      await client.query('commit');
-    } catch (err) {
-      await client.query('rollback').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+      await client.query('update replays set updated_at = now() where id = $1', [replayId]);
+    });
   }
 
   async markItem(replayId: string, deadLetterId: string, status: 'failed' | 'skipped', error: string): Promise<void> {

@@ -1,10 +1,8 @@
+import type { JsonBody as Json } from '@sluice/testing';
 import { provisionTopics, Serde, topicCatalog, valueSubjectOf, type ActivityEvent } from '@sluice/contracts';
-import { readTopic, runningStack, startTestService, testKafka, uniqueName, withAdmin, type ReadRecord, type TestService } from '@sluice/testing';
+import { createTestDatabase, httpJson, readTopic, runningStack, startTestService, testKafka, uniqueName, withAdmin, type ReadRecord, type TestService } from '@sluice/testing';
 import { Partitioners, type IHeaders, type Kafka, type Producer } from 'kafkajs';
 import { Client } from 'pg';
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = any;
 
 export const TOKEN = 'test-admin-token';
 
@@ -27,14 +25,7 @@ export async function replayerFixture(): Promise<ReplayerFixture> {
   const prefix = `${uniqueName('dlq')}.`;
   await withAdmin(kafka, (admin) => provisionTopics(admin, topicCatalog({ prefix, partitions: 3 })));
   const topics = { raw: `${prefix}events.raw`, dlq: `${prefix}events.raw.dlq` };
-  const database = uniqueName('dlq').replace(/-/g, '_');
-  const admin = new Client({ connectionString: runningStack().databaseUrl });
-  await admin.connect();
-  await admin.query(`create database ${database}`);
-  await admin.end();
-  const url = new URL(runningStack().databaseUrl);
-  url.pathname = `/${database}`;
-  const databaseUrl = url.toString();
+  const databaseUrl = await createTestDatabase('dlq');
   const serde = new Serde(runningStack().schemaRegistryUrl);
   const encoder = await serde.encoder<ActivityEvent>(valueSubjectOf(topics.raw), 'ActivityEvent');
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
@@ -45,17 +36,10 @@ export async function replayerFixture(): Promise<ReplayerFixture> {
   const group = uniqueName('dlq-index');
   let n = 0;
   const call: ReplayerFixture['call'] = async (service, method, path, body, token = TOKEN) => {
-    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-operator': 'test-suite' };
+    const headers: Record<string, string> = { 'x-operator': 'test-suite' };
     if (token !== null) headers.authorization = `Bearer ${token}`;
-    const res = await fetch(`${service.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // not JSON
-    }
-    return { status: res.status, body: parsed };
+    const { status, body: parsed } = await httpJson(`${service.url}${path}`, method, body, headers);
+    return { status, body: parsed };
   };
   return {
     kafka,

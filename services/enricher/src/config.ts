@@ -1,5 +1,6 @@
 import { TOPICS } from '@sluice/contracts';
 import { env, kafkaEnvShape } from '@sluice/runtime';
+import { streamEnvShape } from '@sluice/streams';
 
 export const enricherEnvShape = {
   ...kafkaEnvShape,
@@ -13,11 +14,7 @@ export const enricherEnvShape = {
   ENRICHER_DEDUP_HORIZON_MS: env.int(24 * 60 * 60 * 1000, { min: 1000 }),
   /** How long an event waits for its catalog entry before it is dead-lettered as catalog.missing. */
   ENRICHER_CATALOG_WAIT_MS: env.int(10_000, { min: 0 }),
-  STREAM_COMMIT_INTERVAL_MS: env.int(100, { min: 1, max: 60_000 }),
-  STREAM_MAX_BATCH_SIZE: env.int(500, { min: 1, max: 100_000 }),
-  STREAM_SESSION_TIMEOUT_MS: env.int(30_000, { min: 3_000, max: 300_000 }),
-  STREAM_CONCURRENCY: env.int(2, { min: 1, max: 64 }),
-  STREAM_REPLICATION_FACTOR: env.int(1, { min: 1, max: 10 }),
+  ...streamEnvShape,
   /** exactly-once (the product), or at-least-once, only to measure what transactions cost. */
   STREAM_PROCESSING_GUARANTEE: env.enum(['exactly-once', 'at-least-once'], 'exactly-once'),
 };

@@ -1,7 +1,7 @@
 import '@sluice/runtime/tracing-register';
-import { DecodeError, Serde, valueSubjectOf, type ActivityEvent, type CatalogItem, type EnrichedEvent } from '@sluice/contracts';
+import { Serde, valueSubjectOf, type ActivityEvent, type CatalogItem, type EnrichedEvent } from '@sluice/contracts';
 import { createKafka, runService } from '@sluice/runtime';
-import { GlobalTable, PoisonRecordError, RetryableError, STREAM_ERROR_CODES, StreamProcessor } from '@sluice/streams';
+import { decodeOrDeadLetter, GlobalTable, PoisonRecordError, RetryableError, STREAM_ERROR_CODES, StreamProcessor, streamTuning } from '@sluice/streams';
 import { Counter, Gauge } from 'prom-client';
 import { enricherEnvShape } from './config';
 import { decide } from './enrich';
@@ -50,21 +50,11 @@ void runService({
       stores: [{ name: DEDUP_STORE, inputTopic: config.ENRICHER_INPUT_TOPIC, ttlMs: config.ENRICHER_DEDUP_HORIZON_MS }],
       logger,
       metrics,
-      commitIntervalMs: config.STREAM_COMMIT_INTERVAL_MS,
-      maxBatchSize: config.STREAM_MAX_BATCH_SIZE,
-      sessionTimeoutMs: config.STREAM_SESSION_TIMEOUT_MS,
-      concurrency: config.STREAM_CONCURRENCY,
-      replicationFactor: config.STREAM_REPLICATION_FACTOR,
+      ...streamTuning(config),
       exactlyOnce: config.STREAM_PROCESSING_GUARANTEE === 'exactly-once',
       async process(ctx) {
         const { record } = ctx;
-        let event: ActivityEvent;
-        try {
-          event = await events.decode(record.value);
-        } catch (err) {
-          if (err instanceof DecodeError && !err.canRetry) throw new PoisonRecordError(err.code, err.message);
-          throw err;
-        }
+        const event = await decodeOrDeadLetter(events, record.value);
         const seen = ctx.store<number>(DEDUP_STORE);
         const decision = decide({
           event,

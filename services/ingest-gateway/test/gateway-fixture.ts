@@ -1,10 +1,7 @@
+import type { JsonBody as Json } from '@sluice/testing';
 import { provisionTopics, Serde, topicCatalog, type ActivityEvent, type CatalogItem } from '@sluice/contracts';
-import { readTopic, runningStack, startTestService, testKafka, uniqueName, withAdmin, type ReadRecord, type TestService } from '@sluice/testing';
+import { httpJson, readTopic, runningStack, startTestService, testKafka, uniqueName, withAdmin, type ReadRecord, type TestService } from '@sluice/testing';
 import type { Kafka } from 'kafkajs';
-
-// Response bodies are read loosely: the tests assert on their shape.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = any;
 
 export interface GatewayFixture {
   kafka: Kafka;
@@ -29,21 +26,7 @@ export async function gatewayFixture(env: Record<string, string> = {}, partition
     kafka,
     topics,
     gateway,
-    async post(path, body, headers = {}, method = 'POST') {
-      const res = await fetch(`${gateway.url}${path}`, {
-        method,
-        headers: { 'content-type': 'application/json', ...headers },
-        ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-      });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // not JSON
-      }
-      return { status: res.status, body: parsed, headers: res.headers };
-    },
+    post: (path, body, headers = {}, method = 'POST') => httpJson(`${gateway.url}${path}`, method, body, headers),
     async readEvents(expected, timeoutMs = 30_000) {
       const records = await readTopic(kafka, topics.events, { done: (r) => r.length >= expected, timeoutMs });
       const decoder = serde.decoder<ActivityEvent>('ActivityEvent');

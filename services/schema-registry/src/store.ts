@@ -1,4 +1,5 @@
-import type { Pool, PoolClient } from 'pg';
+import { withTransaction } from '@sluice/runtime';
+import type { Pool } from 'pg';
 
 export interface VersionRow {
   subject: string;
@@ -53,7 +54,7 @@ export class PgStore {
 
   /** Creates the tables if they are missing; safe when several replicas start at once. */
   async migrate(): Promise<void> {
-    await this.transaction(async (client) => {
+    await withTransaction(this.pool, async (client) => {
       await client.query('select pg_advisory_xact_lock($1)', [WRITE_LOCK]);
       await client.query(`create schema if not exists ${this.dbSchema}`);
       await client.query(`create table if not exists ${this.t.schemas} (
@@ -122,7 +123,7 @@ export class PgStore {
   /** Runs `work` in one transaction holding the write lock; notifies the other replicas after commit. */
   async write<T>(work: (tx: WriteTx) => Promise<T>): Promise<T> {
     const changed = new Set<string>();
-    const result = await this.transaction(async (client) => {
+    const result = await withTransaction(this.pool, async (client) => {
       await client.query('select pg_advisory_xact_lock($1)', [WRITE_LOCK]);
       const tx: WriteTx = {
         versions: (subject) => this.versions(subject, client),
@@ -169,18 +170,4 @@ export class PgStore {
     return result;
   }
 
-  private async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('begin');
-      const result = await work(client);
-      await client.query('commit');
-      return result;
-    } catch (err) {
-      await client.query('rollback').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
-  }
 }

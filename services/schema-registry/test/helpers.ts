@@ -1,4 +1,4 @@
-import { startTestService, uniqueName, type TestService } from '@sluice/testing';
+import { httpJson, startTestService, uniqueName, type TestService } from '@sluice/testing';
 
 export interface RegistryClient {
   url: string;
@@ -13,19 +13,8 @@ export async function startRegistry(env: Record<string, string> = {}): Promise<T
 }
 
 export async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { 'content-type': 'application/vnd.schemaregistry.v1+json', ...headers },
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // Not JSON: the test sees the text.
-  }
-  return { status: res.status, body: parsed, contentType: res.headers.get('content-type') };
+  const res = await httpJson(`${base}${path}`, method, body, { 'content-type': 'application/vnd.schemaregistry.v1+json', ...headers });
+  return { status: res.status, body: res.body as unknown, contentType: res.headers.get('content-type') };
 }
 
 export const avro = (schema: unknown) => ({ schema: JSON.stringify(schema) });

@@ -1,10 +1,8 @@
+import type { JsonBody as Json } from '@sluice/testing';
 import { provisionTopics, Serde, topicCatalog, valueSubjectOf, type WindowAggregate } from '@sluice/contracts';
-import { runningStack, startTestService, testKafka, uniqueName, withAdmin, type TestService } from '@sluice/testing';
+import { createTestDatabase, httpJson, runningStack, startTestService, testKafka, uniqueName, withAdmin, type TestService } from '@sluice/testing';
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { Client } from 'pg';
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = any;
 
 /** A database, a topic and a consumer group of its own; view-api processes started against them. */
 export interface ViewFixture {
@@ -24,14 +22,7 @@ export async function viewFixture(partitions = 3): Promise<ViewFixture> {
   const prefix = `${uniqueName('view')}.`;
   await withAdmin(kafka, (admin) => provisionTopics(admin, topicCatalog({ prefix, partitions })));
   const topic = `${prefix}aggregates`;
-  const database = uniqueName('view').replace(/-/g, '_');
-  const stackUrl = new URL(runningStack().databaseUrl);
-  const admin = new Client({ connectionString: runningStack().databaseUrl });
-  await admin.connect();
-  await admin.query(`create database ${database}`);
-  await admin.end();
-  stackUrl.pathname = `/${database}`;
-  const databaseUrl = stackUrl.toString();
+  const databaseUrl = await createTestDatabase('view');
   const group = uniqueName('view-projection');
   const serde = new Serde(runningStack().schemaRegistryUrl);
   const encoder = await serde.encoder<WindowAggregate>(valueSubjectOf(topic), 'WindowAggregate');
@@ -59,17 +50,7 @@ export async function viewFixture(partitions = 3): Promise<ViewFixture> {
         messages: records.map((r) => ({ key: `${r.dimension}|${r.key}|${r.windowStart}`, value: encoder.encode(r) })),
       });
     },
-    async get(service, path, headers = {}) {
-      const res = await fetch(`${service.url}${path}`, { headers });
-      const text = await res.text();
-      let body: unknown = text;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        // not JSON
-      }
-      return { status: res.status, body, headers: res.headers };
-    },
+    get: (service, path, headers = {}) => httpJson(`${service.url}${path}`, 'GET', undefined, headers),
     async sql(text, params = []) {
       if (!dbConnected) {
         await db.connect();

@@ -98,3 +98,25 @@ test('a new producer with the same transactional id fences the old one', async (
   const read = await readTopic(kafka, topic, { done: (r) => r.length >= 1 });
   expect(read.map((r) => r.value?.toString())).toEqual(['from-successor']);
 });
+
+test('records of several aborted transactions interleaved in one partition never reach a read_committed consumer', async () => {
+  const topic = uniqueName('txn-interleaved');
+  await createTopics(kafka, [{ topic, numPartitions: 1 }]);
+  const [a, b, c] = [await transactionalProducer(), await transactionalProducer(), await transactionalProducer()];
+  // Three writers of one partition, as the entity stage writes the category repartition topic.
+  for (let round = 0; round < 3; round++) {
+    const ta = await a.transaction();
+    const tb = await b.transaction();
+    await ta.send({ topic, messages: [{ value: `a-${round}-1` }] });
+    await tb.send({ topic, messages: [{ value: `b-${round}-1` }] });
+    await ta.send({ topic, messages: [{ value: `a-${round}-2` }] });
+    await tb.send({ topic, messages: [{ value: `b-${round}-2` }] });
+    await tb.abort();
+    await ta.abort();
+    const tc = await c.transaction();
+    await tc.send({ topic, messages: [{ value: `c-${round}` }] });
+    await tc.commit();
+  }
+  const read = await readTopic(kafka, topic, { done: (r) => r.length >= 3, settleMs: 2_000 });
+  expect(read.map((r) => r.value?.toString())).toEqual(['c-0', 'c-1', 'c-2']);
+});

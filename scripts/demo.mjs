@@ -30,6 +30,9 @@ const urls = {
   'ingest-gateway': (p) => `http://127.0.0.1:${p}/v1/events  (OpenAPI: /openapi.json)`,
   'schema-registry': (p) => `http://127.0.0.1:${p}/subjects`,
   enricher: (p) => `http://127.0.0.1:${p}/metrics`,
+  aggregator: (p) => `http://127.0.0.1:${p}/metrics`,
+  'view-api': (p) => `http://127.0.0.1:${p}/v1/top?dimension=category  (also /v1/aggregates, /v1/stream)`,
+  'dlq-replayer': (p) => `http://127.0.0.1:${p}/admin/dlq  (Authorization: Bearer ${process.env.DLQ_ADMIN_TOKEN ?? 'local-admin-token'})`,
 };
 console.log('\nWhere everything listens:');
 console.log(`  Kafka               ${state.kafkaBrokers.join(',')}`);

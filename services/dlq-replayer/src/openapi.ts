@@ -1,9 +1,7 @@
+import { errorResponse, errorSchema } from '@sluice/runtime';
 import { ADMIN_ERRORS } from './routes';
 
-const error = (...codes: (keyof typeof ADMIN_ERRORS)[]) => ({
-  description: codes.map((c) => `${c}: ${ADMIN_ERRORS[c].description}`).join(' '),
-  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
-});
+const error = (...codes: (keyof typeof ADMIN_ERRORS)[]) => errorResponse(ADMIN_ERRORS, ...codes);
 const ok = (description: string) => ({ description, content: { 'application/json': { schema: { type: 'object' } } } });
 const filterParams = ['topic', 'stage', 'code', 'key', 'from', 'to', 'status'].map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } }));
 
@@ -15,11 +13,7 @@ export function adminOpenApi() {
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
       schemas: {
-        Error: {
-          type: 'object',
-          required: ['error'],
-          properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string', enum: Object.keys(ADMIN_ERRORS) }, message: { type: 'string' }, details: {} } } },
-        },
+        Error: errorSchema(ADMIN_ERRORS),
         Filter: {
           type: 'object',
           additionalProperties: false,

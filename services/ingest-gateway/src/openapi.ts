@@ -1,13 +1,10 @@
+import { errorResponse, errorSchema } from '@sluice/runtime';
 import { GATEWAY_ERRORS } from './errors';
 
-const errorResponse = (description: string) => ({
-  description,
-  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
-});
 
 const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'string', pattern: '^[0-9]+$' } } };
 
-const describe = (...codes: (keyof typeof GATEWAY_ERRORS)[]) => codes.map((c) => `${c}: ${GATEWAY_ERRORS[c].description}`).join(' ');
+const error = (...codes: (keyof typeof GATEWAY_ERRORS)[]) => errorResponse(GATEWAY_ERRORS, ...codes);
 
 /** OpenAPI 3.1 description of exactly what the gateway does; the tests check real responses against it. */
 export function openApiDocument(options: { maxEvents: number; serverUrl?: string }) {
@@ -81,19 +78,7 @@ export function openApiDocument(options: { maxEvents: number; serverUrl?: string
           required: ['entityId', 'partition', 'offset'],
           properties: { entityId: { type: 'string' }, partition: { type: 'integer', minimum: 0 }, offset: { type: 'string', pattern: '^[0-9]+$' }, deleted: { type: 'boolean' } },
         },
-        Error: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['error'],
-          properties: {
-            error: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['code', 'message'],
-              properties: { code: { type: 'string', enum: Object.keys(GATEWAY_ERRORS) }, message: { type: 'string' }, details: {} },
-            },
-          },
-        },
+        Error: errorSchema(GATEWAY_ERRORS),
       },
     },
     security: [{}, { bearer: [] }, { apiKey: [] }],
@@ -107,12 +92,12 @@ export function openApiDocument(options: { maxEvents: number; serverUrl?: string
           },
           responses: {
             '202': { description: 'Kafka acknowledged every event', content: { 'application/json': { schema: { $ref: '#/components/schemas/Accepted' } } } },
-            '400': errorResponse(describe('INVALID_EVENTS', 'REQUEST_BODY_INVALID_JSON')),
-            '401': errorResponse(describe('UNAUTHORIZED')),
-            '413': errorResponse(describe('REQUEST_BODY_TOO_LARGE')),
-            '415': errorResponse(describe('UNSUPPORTED_MEDIA_TYPE')),
-            '429': { ...errorResponse(describe('RATE_LIMITED')), headers: retryAfter },
-            '503': { ...errorResponse(describe('OVERLOADED', 'KAFKA_UNAVAILABLE', 'KAFKA_ACK_TIMEOUT', 'SHUTTING_DOWN')), headers: retryAfter },
+            '400': error('INVALID_EVENTS', 'REQUEST_BODY_INVALID_JSON'),
+            '401': error('UNAUTHORIZED'),
+            '413': error('REQUEST_BODY_TOO_LARGE'),
+            '415': error('UNSUPPORTED_MEDIA_TYPE'),
+            '429': { ...error('RATE_LIMITED'), headers: retryAfter },
+            '503': { ...error('OVERLOADED', 'KAFKA_UNAVAILABLE', 'KAFKA_ACK_TIMEOUT', 'SHUTTING_DOWN'), headers: retryAfter },
           },
         },
       },
@@ -123,19 +108,19 @@ export function openApiDocument(options: { maxEvents: number; serverUrl?: string
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/CatalogItem' } } } },
           responses: {
             '200': { description: 'Kafka acknowledged the entry', content: { 'application/json': { schema: { $ref: '#/components/schemas/CatalogAck' } } } },
-            '400': errorResponse(describe('INVALID_CATALOG_ITEM', 'REQUEST_BODY_INVALID_JSON')),
-            '401': errorResponse(describe('UNAUTHORIZED')),
-            '413': errorResponse(describe('REQUEST_BODY_TOO_LARGE')),
-            '415': errorResponse(describe('UNSUPPORTED_MEDIA_TYPE')),
-            '503': { ...errorResponse(describe('OVERLOADED', 'KAFKA_UNAVAILABLE', 'KAFKA_ACK_TIMEOUT', 'SHUTTING_DOWN')), headers: retryAfter },
+            '400': error('INVALID_CATALOG_ITEM', 'REQUEST_BODY_INVALID_JSON'),
+            '401': error('UNAUTHORIZED'),
+            '413': error('REQUEST_BODY_TOO_LARGE'),
+            '415': error('UNSUPPORTED_MEDIA_TYPE'),
+            '503': { ...error('OVERLOADED', 'KAFKA_UNAVAILABLE', 'KAFKA_ACK_TIMEOUT', 'SHUTTING_DOWN'), headers: retryAfter },
           },
         },
         delete: {
           summary: 'Delete the catalog entry of an entity (a tombstone)',
           responses: {
             '200': { description: 'Kafka acknowledged the tombstone', content: { 'application/json': { schema: { $ref: '#/components/schemas/CatalogAck' } } } },
-            '401': errorResponse(describe('UNAUTHORIZED')),
-            '503': { ...errorResponse(describe('OVERLOADED', 'KAFKA_UNAVAILABLE', 'KAFKA_ACK_TIMEOUT', 'SHUTTING_DOWN')), headers: retryAfter },
+            '401': error('UNAUTHORIZED'),
+            '503': { ...error('OVERLOADED', 'KAFKA_UNAVAILABLE', 'KAFKA_ACK_TIMEOUT', 'SHUTTING_DOWN'), headers: retryAfter },
           },
         },
       },

@@ -1,6 +1,7 @@
+import { errorResponse, errorSchema } from '@sluice/runtime';
 import { VIEW_ERRORS } from './routes';
 
-const error = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
+const error = (...codes: (keyof typeof VIEW_ERRORS)[]) => errorResponse(VIEW_ERRORS, ...codes);
 const time = (name: string, description: string) => ({ name, in: 'query', required: false, description, schema: { type: 'string', format: 'date-time' } });
 const dimension = (required: boolean) => ({ name: 'dimension', in: 'query', required, schema: { type: 'string', enum: ['entity', 'category'] } });
 
@@ -55,19 +56,7 @@ export function openApiDocument(maxLimit: number) {
             },
           },
         },
-        Error: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['error'],
-          properties: {
-            error: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['code', 'message'],
-              properties: { code: { type: 'string', enum: Object.keys(VIEW_ERRORS) }, message: { type: 'string' }, details: {} },
-            },
-          },
-        },
+        Error: errorSchema(VIEW_ERRORS),
       },
     },
     paths: {
@@ -85,7 +74,7 @@ export function openApiDocument(maxLimit: number) {
           responses: {
             '200': { description: 'A page of windows; ETag, and 304 for a matching If-None-Match', content: { 'application/json': { schema: { $ref: '#/components/schemas/WindowPage' } } } },
             '304': { description: 'Not modified' },
-            '400': error(VIEW_ERRORS.INVALID_PARAMETER.description),
+            '400': error('INVALID_PARAMETER'),
           },
         },
       },
@@ -102,7 +91,7 @@ export function openApiDocument(maxLimit: number) {
           responses: {
             '200': { description: 'The top keys', content: { 'application/json': { schema: { $ref: '#/components/schemas/Top' } } } },
             '304': { description: 'Not modified' },
-            '400': error(VIEW_ERRORS.INVALID_PARAMETER.description),
+            '400': error('INVALID_PARAMETER'),
           },
         },
       },
@@ -116,7 +105,7 @@ export function openApiDocument(maxLimit: number) {
           ],
           responses: {
             '200': { description: 'An event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
-            '400': error(VIEW_ERRORS.INVALID_PARAMETER.description),
+            '400': error('INVALID_PARAMETER'),
           },
         },
       },

@@ -1,0 +1,27 @@
+/** The documented error list of a service: each stable code with its HTTP status and what it means. */
+export type ErrorCatalog = Record<string, { status: number; description: string }>;
+
+/** OpenAPI 3.1 schema of `{ "error": { code, message, details } }`, with the service's codes. */
+export function errorSchema(errors: ErrorCatalog) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['error'],
+    properties: {
+      error: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['code', 'message'],
+        properties: { code: { type: 'string', enum: Object.keys(errors) }, message: { type: 'string' }, details: {} },
+      },
+    },
+  };
+}
+
+/** A response of the Error schema, described by the codes it can carry. */
+export function errorResponse<E extends ErrorCatalog>(errors: E, ...codes: (keyof E & string)[]) {
+  return {
+    description: codes.map((c) => `${c}: ${errors[c]!.description}`).join(' '),
+    content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+  };
+}

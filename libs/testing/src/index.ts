@@ -210,3 +210,18 @@ export async function httpJson(
   }
   return { status: res.status, body: parsed, headers: res.headers };
 }
+
+/** SQL against a test database on one connection, opened at the first query; `close` is safe either way. */
+export function sqlClient(databaseUrl: string): { sql(text: string, params?: unknown[]): Promise<JsonBody[]>; close(): Promise<void> } {
+  const client = new Client({ connectionString: databaseUrl });
+  let connecting: Promise<unknown> | undefined;
+  return {
+    async sql(text, params = []) {
+      await (connecting ??= client.connect());
+      return (await client.query(text, params)).rows;
+    },
+    async close() {
+      if (connecting) await client.end();
+    },
+  };
+}

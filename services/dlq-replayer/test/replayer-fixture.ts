@@ -1,8 +1,7 @@
 import type { JsonBody as Json } from '@sluice/testing';
 import { provisionTopics, Serde, topicCatalog, valueSubjectOf, type ActivityEvent } from '@sluice/contracts';
-import { createTestDatabase, httpJson, readTopic, runningStack, startTestService, testKafka, uniqueName, withAdmin, type ReadRecord, type TestService } from '@sluice/testing';
+import { createTestDatabase, httpJson, sqlClient, readTopic, runningStack, startTestService, testKafka, uniqueName, withAdmin, type ReadRecord, type TestService } from '@sluice/testing';
 import { Partitioners, type IHeaders, type Kafka, type Producer } from 'kafkajs';
-import { Client } from 'pg';
 
 export const TOKEN = 'test-admin-token';
 
@@ -31,8 +30,7 @@ export async function replayerFixture(): Promise<ReplayerFixture> {
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const services: TestService[] = [];
-  const db = new Client({ connectionString: databaseUrl });
-  let connected = false;
+  const db = sqlClient(databaseUrl);
   const group = uniqueName('dlq-index');
   let n = 0;
   const call: ReplayerFixture['call'] = async (service, method, path, body, token = TOKEN) => {
@@ -95,17 +93,11 @@ export async function replayerFixture(): Promise<ReplayerFixture> {
       throw new Error(`replay ${replayId} did not become ${status}: ${JSON.stringify(last)}`);
     },
     readRaw: (expected, timeoutMs = 20_000) => readTopic(kafka, topics.raw, { done: (r) => r.length >= expected, timeoutMs, settleMs: 1_500 }),
-    async sql(text, params = []) {
-      if (!connected) {
-        await db.connect();
-        connected = true;
-      }
-      return (await db.query(text, params)).rows;
-    },
+    sql: (text, params) => db.sql(text, params),
     async close() {
       await Promise.all(services.map((s) => s.stop()));
       await producer.disconnect();
-      if (connected) await db.end();
+      await db.close();
     },
   };
 }

@@ -1,8 +1,7 @@
 import type { JsonBody as Json } from '@sluice/testing';
 import { provisionTopics, Serde, topicCatalog, valueSubjectOf, type WindowAggregate } from '@sluice/contracts';
-import { createTestDatabase, httpJson, runningStack, startTestService, testKafka, uniqueName, withAdmin, type TestService } from '@sluice/testing';
+import { createTestDatabase, httpJson, sqlClient, runningStack, startTestService, testKafka, uniqueName, withAdmin, type TestService } from '@sluice/testing';
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
-import { Client } from 'pg';
 
 /** A database, a topic and a consumer group of its own; view-api processes started against them. */
 export interface ViewFixture {
@@ -29,8 +28,7 @@ export async function viewFixture(partitions = 3): Promise<ViewFixture> {
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   const services: TestService[] = [];
-  const db = new Client({ connectionString: databaseUrl });
-  let dbConnected = false;
+  const db = sqlClient(databaseUrl);
   return {
     kafka,
     topic,
@@ -51,17 +49,11 @@ export async function viewFixture(partitions = 3): Promise<ViewFixture> {
       });
     },
     get: (service, path, headers = {}) => httpJson(`${service.url}${path}`, 'GET', undefined, headers),
-    async sql(text, params = []) {
-      if (!dbConnected) {
-        await db.connect();
-        dbConnected = true;
-      }
-      return (await db.query(text, params)).rows;
-    },
+    sql: (text, params) => db.sql(text, params),
     async close() {
       await Promise.all(services.map((s) => s.stop()));
       await producer.disconnect();
-      if (dbConnected) await db.end();
+      await db.close();
     },
   };
 }

@@ -86,7 +86,14 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     registers: [options.metrics],
   });
   app.use((req, res, next) => {
-    if (closing) res.setHeader('Connection', 'close');
+    // Decided when the headers go out, not when the request arrived: a response to a request
+    // that came in before closing began must still tell the client to leave the connection,
+    // or the client reuses it just as the server closes it (ECONNRESET on its next request).
+    const writeHead = res.writeHead;
+    res.writeHead = function (this: typeof res, ...args: Parameters<typeof writeHead>) {
+      if (closing && !this.headersSent) this.setHeader('Connection', 'close');
+      return writeHead.apply(this, args);
+    } as typeof writeHead;
     const end = requestDuration.startTimer();
     res.once('finish', () => {
       // The matched route pattern, never the raw path: ids in paths would explode the label set.

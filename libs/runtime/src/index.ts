@@ -7,7 +7,7 @@ export { createLogger, type Logger } from './logger';
 export { createMetricsRegistry } from './metrics';
 export { errorResponse, errorSchema, type ErrorCatalog } from './openapi';
 export { runMigrations } from './migrations';
-export { withTransaction } from './pg';
+export { createPool, withClient, withTransaction } from './pg';
 export { PgListener } from './pg-listener';
 export { runService, type RunOptions, type ServiceConfig, type ServiceContext, type ServiceDefinition } from './service';
 export { extractTraceContext, injectTraceHeaders, startTracing, type KafkaHeaders, type Tracing } from './tracing';

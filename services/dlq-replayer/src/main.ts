@@ -1,10 +1,9 @@
 import '@sluice/runtime/tracing-register';
 import { join } from 'node:path';
 import { Serde } from '@sluice/contracts';
-import { ConfigError, createKafka, runMigrations, runService } from '@sluice/runtime';
+import { ConfigError, createKafka, createPool, runMigrations, runService } from '@sluice/runtime';
 import { PostgresSink } from '@sluice/streams';
 import { Partitioners } from 'kafkajs';
-import { Pool } from 'pg';
 import { Counter } from 'prom-client';
 import { replayerEnvShape } from './config';
 import { adminOpenApi } from './openapi';
@@ -24,9 +23,7 @@ void runService({
     }
     const applied = await runMigrations({ databaseUrl: config.DATABASE_URL, dir: join(__dirname, '..', 'migrations'), table: 'dlq_replayer_migrations', logger });
     logger.info({ applied }, 'migrations applied');
-    const pool = new Pool({ connectionString: config.DATABASE_URL, max: config.DLQ_DB_POOL_SIZE });
-    pool.on('error', (err) => logger.warn({ err }, 'idle Postgres connection failed'));
-    lifecycle.onShutdown('postgres pool', () => pool.end());
+    const pool = createPool({ databaseUrl: config.DATABASE_URL, max: config.DLQ_DB_POOL_SIZE, logger, lifecycle });
     const store = new ReplayerStore(pool);
     const kafka = createKafka(config, { clientId: 'dlq-replayer', logger });
 

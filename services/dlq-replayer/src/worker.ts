@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { context } from '@opentelemetry/api';
-import { extractTraceContext, type Logger } from '@sluice/runtime';
+import { extractTraceContext, withClient, type Logger } from '@sluice/runtime';
 import { followTopic } from '@sluice/streams';
 import type { Admin, Kafka, Producer } from 'kafkajs';
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import { Counter, type Registry } from 'prom-client';
 import type { ReplayerStore, ReplayItem } from './store';
 
@@ -58,18 +58,16 @@ export class ReplayWorker {
   private async runAll(): Promise<void> {
     for (const id of await this.options.store.runningReplays()) {
       if (this.stopping) return;
-      const lock = await this.options.pool.connect();
-      try {
+      // The advisory lock belongs to this session: the same connection takes and frees it.
+      await withClient(this.options.pool, async (lock) => {
         const { rows } = await lock.query<{ locked: boolean }>('select pg_try_advisory_lock(hashtext($1)) as locked', [id]);
-        if (!rows[0]?.locked) continue;
+        if (!rows[0]?.locked) return;
         try {
           await this.run(id);
         } finally {
           await lock.query('select pg_advisory_unlock(hashtext($1))', [id]).catch(() => undefined);
         }
-      } finally {
-        (lock as PoolClient).release();
-      }
+      });
     }
   }
 

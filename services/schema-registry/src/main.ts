@@ -1,6 +1,5 @@
 import '@sluice/runtime/tracing-register';
-import { PgListener, runService } from '@sluice/runtime';
-import { Pool } from 'pg';
+import { createPool, PgListener, runService } from '@sluice/runtime';
 import { registryEnvShape } from './config';
 import { Registry } from './registry';
 import { registryRoutes } from './routes';
@@ -11,9 +10,7 @@ void runService({
   defaultPort: 8081,
   envShape: registryEnvShape,
   async start({ config, http, lifecycle, logger }) {
-    const pool = new Pool({ connectionString: config.DATABASE_URL, max: config.REGISTRY_DB_POOL_SIZE });
-    pool.on('error', (err) => logger.warn({ err }, 'idle Postgres connection failed'));
-    lifecycle.onShutdown('postgres pool', () => pool.end());
+    const pool = createPool({ databaseUrl: config.DATABASE_URL, max: config.REGISTRY_DB_POOL_SIZE, logger, lifecycle });
     const store = new PgStore(pool, config.REGISTRY_DB_SCHEMA);
     await store.migrate();
     const registry = new Registry(store, config.REGISTRY_DEFAULT_COMPATIBILITY);

@@ -1,7 +1,6 @@
 import '@sluice/runtime/tracing-register';
 import { Serde, type WindowAggregate } from '@sluice/contracts';
-import { createKafka, PgListener, runService } from '@sluice/runtime';
-import { Pool } from 'pg';
+import { createKafka, createPool, PgListener, runService } from '@sluice/runtime';
 import { viewEnvShape } from './config';
 import { LiveUpdates } from './live';
 import { migrate } from './migrate';
@@ -19,9 +18,7 @@ void runService({
       const applied = await migrate(config.DATABASE_URL, logger);
       logger.info({ applied }, 'migrations applied');
     }
-    const pool = new Pool({ connectionString: config.DATABASE_URL, max: config.VIEW_DB_POOL_SIZE });
-    pool.on('error', (err) => logger.warn({ err }, 'idle Postgres connection failed'));
-    lifecycle.onShutdown('postgres pool', () => pool.end());
+    const pool = createPool({ databaseUrl: config.DATABASE_URL, max: config.VIEW_DB_POOL_SIZE, logger, lifecycle });
     const store = new ViewStore(pool);
 
     const live = new LiveUpdates(config.VIEW_SSE_HEARTBEAT_MS);

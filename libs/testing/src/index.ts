@@ -170,6 +170,20 @@ export async function restartStackProcess(name: string): Promise<void> {
   await restart(name, stackPaths());
 }
 
+/**
+ * Kills a process of the running stack (kill -9), runs `during`, then starts the
+ * process again whether `during` passed or threw: a failing test never leaves
+ * the stack broken under the test files that run after it.
+ */
+export async function whileStackProcessDown<T>(name: string, during: () => Promise<T>): Promise<T> {
+  await killStackProcess(name);
+  try {
+    return await during();
+  } finally {
+    await restartStackProcess(name);
+  }
+}
+
 /** A new, empty database on the stack's Postgres; its URL. Each test suite that owns tables takes one. */
 export async function createTestDatabase(prefix: string): Promise<string> {
   const name = uniqueName(prefix).replace(/-/g, '_');

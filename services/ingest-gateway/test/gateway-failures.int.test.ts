@@ -1,4 +1,4 @@
-import { killStackProcess, restartStackProcess } from '@sluice/testing';
+import { whileStackProcessDown } from '@sluice/testing';
 import { eventBody, gatewayFixture, type GatewayFixture } from './gateway-fixture';
 
 // The gateway under faults: a client that got 202 can forget its events.
@@ -57,11 +57,11 @@ test('with the broker killed under steady load the gateway answers 503 within it
   try {
     const traffic = load(gw);
     await sleep(2_000);
-    await killStackProcess('kafka');
-    const killedAt = traffic.outcomes.length;
-    await sleep(6_000);
-    const duringOutage = traffic.outcomes.slice(killedAt);
-    await restartStackProcess('kafka');
+    const duringOutage = await whileStackProcessDown('kafka', async () => {
+      const killedAt = traffic.outcomes.length;
+      await sleep(6_000);
+      return traffic.outcomes.slice(killedAt);
+    });
     const deadline = Date.now() + 90_000;
     while (Date.now() < deadline && !traffic.outcomes.slice(-5).every((o) => o.status === 202)) await sleep(500);
     await sleep(2_000);

@@ -1,4 +1,4 @@
-import { killStackProcess, restartStackProcess, withAdmin } from '@sluice/testing';
+import { whileStackProcessDown, withAdmin } from '@sluice/testing';
 import type { WindowAggregate } from '@sluice/contracts';
 import { revisions, viewFixture, type ViewFixture } from './view-fixture';
 
@@ -88,10 +88,10 @@ test('a Postgres restart during a stream: the projection pauses, reports not rea
     }
   })();
   await sleep(1_500);
-  await killStackProcess('postgres');
-  await sleep(1_500);
-  const readyDuringOutage = (await fetch(`${api.url}/readyz`)).status;
-  await restartStackProcess('postgres');
+  const readyDuringOutage = await whileStackProcessDown('postgres', async () => {
+    await sleep(1_500);
+    return (await fetch(`${api.url}/readyz`)).status;
+  });
   await sending;
   await expectTableEqualsTopic(view, highestRevisions(batches));
   expect(readyDuringOutage).toBe(503);

@@ -5,7 +5,7 @@ export { createKafka, kafkaClientConfig, kafkaEnvShape, type KafkaEnv } from './
 export { closeOnce, Lifecycle, type LifecycleOptions, type LifecycleState } from './lifecycle';
 export { createLogger, type Logger } from './logger';
 export { createMetricsRegistry } from './metrics';
-export { errorResponse, errorSchema, type ErrorCatalog } from './openapi';
+export { errorFactory, errorResponse, errorSchema, type ErrorCatalog } from './openapi';
 export { runMigrations } from './migrations';
 export { createPool, withClient, withTransaction } from './pg';
 export { PgListener } from './pg-listener';

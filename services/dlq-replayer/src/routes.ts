@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Serde } from '@sluice/contracts';
-import { HttpError, type Logger } from '@sluice/runtime';
+import { errorFactory, type Logger } from '@sluice/runtime';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { parseFilter, verdictFor, type DeadLetterFilter } from './filter';
 import { ReplayConflict, type DeadLetter, type ReplayerStore } from './store';
@@ -15,7 +15,7 @@ export const ADMIN_ERRORS = {
   INVALID_FILTER: { status: 422, description: 'The filter, the ids or the target topic are not acceptable; details names each problem.' },
 } as const;
 
-const fail = (code: keyof typeof ADMIN_ERRORS, message: string, details?: unknown) => new HttpError(ADMIN_ERRORS[code].status, code, message, details);
+const fail = errorFactory(ADMIN_ERRORS);
 const digest = (v: string) => createHash('sha256').update(v).digest();
 
 export interface AdminDeps {

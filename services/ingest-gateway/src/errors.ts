@@ -13,5 +13,3 @@ export const GATEWAY_ERRORS = {
   KAFKA_ACK_TIMEOUT: { status: 503, description: 'Kafka did not acknowledge within GATEWAY_ACK_TIMEOUT_MS; retry with the same eventIds.' },
   SHUTTING_DOWN: { status: 503, description: 'The gateway is stopping; retry against another instance.' },
 } as const;
-
-export type GatewayErrorCode = keyof typeof GATEWAY_ERRORS;

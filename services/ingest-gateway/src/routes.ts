@@ -1,11 +1,11 @@
 import type { Encoder, ActivityEvent, CatalogItem } from '@sluice/contracts';
-import { HttpError, injectTraceHeaders } from '@sluice/runtime';
+import { errorFactory, HttpError, injectTraceHeaders } from '@sluice/runtime';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { IHeaders } from 'kafkajs';
 import type { ApiKeys } from './api-keys';
 import { presentedKey } from './api-keys';
 import { ProduceError, type Ack, type ProduceBatcher } from './batcher';
-import { GATEWAY_ERRORS, type GatewayErrorCode } from './errors';
+import { GATEWAY_ERRORS } from './errors';
 import type { GatewayMetrics } from './metrics';
 import type { RateLimiter } from './rate-limit';
 import { validateCatalogItem, validateEvents, type Limits } from './validation';
@@ -23,8 +23,7 @@ export interface GatewayDeps {
   openApi: unknown;
 }
 
-const fail = (code: GatewayErrorCode, message: string, details?: unknown, headers: Record<string, string> = {}) =>
-  new HttpError(GATEWAY_ERRORS[code].status, code, message, details, headers);
+const fail = errorFactory(GATEWAY_ERRORS);
 
 /** Waits for Kafka's acknowledgement, but never longer than the request's deadline. */
 async function acknowledged(submitted: Promise<Ack[]>, deps: GatewayDeps): Promise<Ack[]> {

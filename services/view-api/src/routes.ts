@@ -1,4 +1,4 @@
-import { HttpError } from '@sluice/runtime';
+import { errorFactory, type HttpError } from '@sluice/runtime';
 import express, { type Request, type Router } from 'express';
 import type { LiveUpdates } from './live';
 import { encodeCursor, parseAggregatesQuery, parseStreamQuery, parseTopQuery, type ParameterProblem } from './query';
@@ -9,8 +9,10 @@ export const VIEW_ERRORS = {
   ROUTE_NOT_FOUND: { status: 404, description: 'No such route.' },
 } as const;
 
+const fail = errorFactory(VIEW_ERRORS);
+
 function invalid(problems: ParameterProblem[]): HttpError {
-  return new HttpError(400, 'INVALID_PARAMETER', `${problems.length} invalid query parameter(s)`, problems);
+  return fail('INVALID_PARAMETER', `${problems.length} invalid query parameter(s)`, problems);
 }
 
 function lastEventId(req: Request): bigint | undefined | ParameterProblem {

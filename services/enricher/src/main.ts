@@ -16,6 +16,7 @@ void runService({
     const kafka = createKafka(config, { clientId: config.ENRICHER_APPLICATION_ID, logger });
     const serde = new Serde(config.SCHEMA_REGISTRY_URL);
     const events = serde.decoder<ActivityEvent>('ActivityEvent');
+    const catalogItems = serde.decoder<CatalogItem>('CatalogItem');
     const output = await serde.encoder<EnrichedEvent>(valueSubjectOf(config.ENRICHER_OUTPUT_TOPIC), 'EnrichedEvent');
 
     const duplicates = new Counter({ name: 'enricher_duplicates_total', help: 'Events dropped because their eventId was emitted before', registers: [metrics] });
@@ -24,7 +25,7 @@ void runService({
     const catalog = new GlobalTable<CatalogItem>(
       kafka,
       config.ENRICHER_CATALOG_TOPIC,
-      (value) => serde.decoder<CatalogItem>('CatalogItem').decode(value),
+      (value) => catalogItems.decode(value),
       (err, partition, offset) => {
         badCatalogRecords.inc();
         logger.error({ err, partition, offset }, 'skipped a catalog record that does not decode');

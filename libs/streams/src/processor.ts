@@ -18,6 +18,15 @@ export interface StoreDefinition {
   ttlMs?: number;
 }
 
+/** An internal topic the processor writes to itself, re-keyed, and reads back (as Kafka Streams repartitions). */
+export interface RepartitionTopic {
+  name: string;
+  /** The input topic whose partition count it takes, so that partition p of both lines up. */
+  copartitionedWith: string;
+  /** @default 7 days */
+  retentionMs?: number;
+}
+
 export interface InputRecord {
   topic: string;
   partition: number;
@@ -60,6 +69,8 @@ export interface StreamProcessorOptions {
   kafka: Kafka;
   inputTopics: string[];
   stores?: StoreDefinition[];
+  /** Created at start with the changelogs; list each one in `inputTopics` too to read it back. */
+  repartitionTopics?: RepartitionTopic[];
   /** The business rule: read `ctx.record`, use stores, `send` outputs. Throw a PoisonRecordError to dead-letter the record. */
   process(ctx: ProcessContext): Promise<void> | void;
   /** Called once per transaction after its records, before it commits (at most one emission per commit interval). */
@@ -167,7 +178,7 @@ export class StreamProcessor {
   }
 
   async start(): Promise<void> {
-    await this.ensureChangelogs();
+    await this.ensureInternalTopics();
     const consumer = this.options.kafka.consumer({
       groupId: this.options.application,
       readUncommitted: false,
@@ -198,19 +209,31 @@ export class StreamProcessor {
     return this.closing;
   }
 
-  private async ensureChangelogs(): Promise<void> {
+  /** Creates (or verifies) the changelog of every store and the repartition topics, sized like their input topics. */
+  private async ensureInternalTopics(): Promise<void> {
     const stores = this.options.stores ?? [];
-    if (stores.length === 0) return;
+    const repartitions = this.options.repartitionTopics ?? [];
+    if (stores.length === 0 && repartitions.length === 0) return;
+    const replicationFactor = this.options.replicationFactor ?? 1;
     const admin = this.options.kafka.admin();
     await admin.connect();
     try {
-      const metadata = await admin.fetchTopicMetadata({ topics: [...new Set(stores.map((s) => s.inputTopic))] });
-      const specs = stores.map((store) => {
-        const partitions = metadata.topics.find((t) => t.name === store.inputTopic)?.partitions.length ?? 1;
-        return changelogTopicSpec(this.options.application, store.name, partitions, this.options.replicationFactor ?? 1);
-      });
+      // A repartition topic (which a store may follow) is sized like its input topic, and may not exist yet.
+      const sizedLike = (topic: string) => repartitions.find((r) => r.name === topic)?.copartitionedWith ?? topic;
+      const sources = [...new Set([...stores.map((s) => s.inputTopic), ...repartitions.map((r) => r.name)].map(sizedLike))];
+      const metadata = await admin.fetchTopicMetadata({ topics: sources });
+      const partitionsOf = (topic: string) => metadata.topics.find((t) => t.name === sizedLike(topic))?.partitions.length ?? 1;
+      const specs = [
+        ...stores.map((store) => changelogTopicSpec(this.options.application, store.name, partitionsOf(store.inputTopic), replicationFactor)),
+        ...repartitions.map((topic) => ({
+          name: topic.name,
+          partitions: partitionsOf(topic.name),
+          replicationFactor,
+          configs: { 'cleanup.policy': 'delete', 'retention.ms': String(topic.retentionMs ?? 7 * 24 * 3_600_000) },
+        })),
+      ];
       const report = await provisionTopics(admin, specs);
-      if (report.problems.length > 0) throw new Error(`changelog topics: ${report.problems.join('; ')}`);
+      if (report.problems.length > 0) throw new Error(`internal topics: ${report.problems.join('; ')}`);
     } finally {
       await admin.disconnect();
     }

@@ -1,5 +1,5 @@
 import '@sluice/runtime/tracing-register';
-import { provisionTopics, Serde, valueSubjectOf, type EnrichedEvent, type WindowAggregate } from '@sluice/contracts';
+import { Serde, valueSubjectOf, type EnrichedEvent, type WindowAggregate } from '@sluice/contracts';
 import { createKafka, runService } from '@sluice/runtime';
 import { decodeOrDeadLetter, DLQ_HEADERS, headerText, StreamProcessor, streamTuning, type StoreTransaction } from '@sluice/streams';
 import { Counter, Gauge } from 'prom-client';
@@ -28,18 +28,6 @@ void runService({
     // partitioned by entity: each event is forwarded, keyed by category, through an internal topic
     // inside the same transaction (as Kafka Streams repartitions), and category windows are kept there.
     const repartitionTopic = `${config.AGGREGATOR_APPLICATION_ID}-by-category-repartition`;
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      const input = await admin.fetchTopicMetadata({ topics: [config.AGGREGATOR_INPUT_TOPIC] });
-      const partitions = input.topics[0]?.partitions.length ?? 1;
-      await provisionTopics(admin, [
-        { name: repartitionTopic, partitions, replicationFactor: config.STREAM_REPLICATION_FACTOR, configs: { 'cleanup.policy': 'delete', 'retention.ms': String(7 * 24 * 3_600_000) } },
-      ]);
-    } finally {
-      await admin.disconnect();
-    }
-
     const emitted = new Counter({ name: 'aggregator_emitted_total', help: 'Window results emitted, updates and finals', labelNames: ['dimension', 'kind'], registers: [metrics] });
     const late = new Counter({ name: 'aggregator_late_events_total', help: 'Events for windows already closed or expired, sent to events.late', labelNames: ['dimension', 'reason'], registers: [metrics] });
 
@@ -47,6 +35,7 @@ void runService({
       application: config.AGGREGATOR_APPLICATION_ID,
       kafka,
       inputTopics: [config.AGGREGATOR_INPUT_TOPIC, repartitionTopic],
+      repartitionTopics: [{ name: repartitionTopic, copartitionedWith: config.AGGREGATOR_INPUT_TOPIC }],
       stores: [
         { name: STORES.entity, inputTopic: config.AGGREGATOR_INPUT_TOPIC },
         { name: STORES.category, inputTopic: repartitionTopic },

@@ -55,10 +55,6 @@ void runService({
       logger.warn('the admin endpoint is disabled (DLQ_ADMIN_ENABLED=false): dead letters are indexed, not replayable here');
       return;
     }
-    const admin = kafka.admin();
-    await admin.connect();
-    lifecycle.onShutdown('kafka admin', () => admin.disconnect());
-    const partitionCounts = new Map<string, number>();
     http.app.use(
       adminRoutes({
         store,
@@ -69,13 +65,7 @@ void runService({
         allowedTopics: config.DLQ_REPLAY_ALLOWED_TOPICS,
         maxReplays: config.DLQ_MAX_REPLAYS,
         defaultRatePerSec: config.DLQ_DEFAULT_RATE_PER_SEC,
-        partitionsOf: async (topic) => {
-          if (!partitionCounts.has(topic)) {
-            const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
-            partitionCounts.set(topic, metadata.topics[0]?.partitions.length ?? 1);
-          }
-          return partitionCounts.get(topic)!;
-        },
+        partitionsOf: (topic) => worker.partitionsOf(topic),
         // The partition the original producer chose for the key (murmur2), so a replay keeps a key's order.
         partitionFor: (topic, key, partitions, id) =>
           key === null

@@ -33,6 +33,7 @@ export class ReplayWorker {
   private running: Promise<void> | undefined;
   private stopping = false;
   private readonly replayed: Counter<'topic'>;
+  private readonly partitionCounts = new Map<string, number>();
 
   constructor(private readonly options: WorkerOptions) {
     this.replayed = new Counter({ name: 'dlq_replayed_total', help: 'Dead letters produced again by replays', labelNames: ['topic'], registers: [options.metrics] });
@@ -45,6 +46,17 @@ export class ReplayWorker {
     await this.admin.connect();
     this.timer = setInterval(() => this.poke(), 1_000);
     this.poke();
+  }
+
+  /** How many partitions `topic` has (asked once per topic): a replay picks the partition its key had. */
+  async partitionsOf(topic: string): Promise<number> {
+    let count = this.partitionCounts.get(topic);
+    if (count === undefined) {
+      const metadata = await this.admin!.fetchTopicMetadata({ topics: [topic] });
+      count = metadata.topics[0]?.partitions.length ?? 1;
+      this.partitionCounts.set(topic, count);
+    }
+    return count;
   }
 
   /** Looks for running replays now (after one was created, say). */

@@ -4,7 +4,7 @@ import { createKafka, runService } from '@sluice/runtime';
 import { decodeOrDeadLetter, DLQ_HEADERS, headerText, StreamProcessor, streamTuning, type StoreTransaction } from '@sluice/streams';
 import { Counter, Gauge } from 'prom-client';
 import { aggregatorEnvShape } from './config';
-import { applyEvent, flushWindows, type Dimension, type WindowConfig, type WindowStore } from './windows';
+import { applyEvent, flushWindows, windowKey, type Dimension, type WindowConfig, type WindowStore } from './windows';
 
 const STORES: Record<Dimension, string> = { entity: 'entity-windows', category: 'category-windows' };
 
@@ -71,7 +71,7 @@ void runService({
           emitted.inc({ dimension, kind: result.isFinal ? 'final' : 'update' });
           ctx.send({
             topic: config.AGGREGATOR_OUTPUT_TOPIC,
-            key: `${result.dimension}|${result.key}|${result.windowStart}`,
+            key: windowKey(result.dimension, result.key, result.windowStart),
             value: output.encode(result),
           });
         }

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
@@ -13,14 +13,16 @@ export const DEFAULT_KAFKA_VERSION = '4.1.1';
 
 /**
  * Copies Apache Kafka's runtime classpath from Maven Central into the cache,
- * once per version: later runs find the `.complete` marker and skip Maven.
+ * once per version and pom: later runs find the marker and skip Maven; a
+ * changed pom (say a new tool) resolves again.
  */
 export async function ensureKafkaJars(cacheDir: string, version: string): Promise<string> {
+  const pom = join(repoRoot, 'deploy', 'local', 'kafka', 'pom.xml');
+  const pomHash = createHash('sha256').update(readFileSync(pom)).digest('hex').slice(0, 12);
   const libs = join(cacheDir, 'kafka', version, 'libs');
-  const marker = join(cacheDir, 'kafka', version, '.complete');
+  const marker = join(cacheDir, 'kafka', version, `.complete-${pomHash}`);
   if (existsSync(marker)) return libs;
   mkdirSync(libs, { recursive: true });
-  const pom = join(repoRoot, 'deploy', 'local', 'kafka', 'pom.xml');
   try {
     await run(
       'mvn',
@@ -90,6 +92,21 @@ export function javaArgs(libs: string, heapMb: number, extra: string[]): string[
     `${libs}/*`,
     ...extra,
   ];
+}
+
+/**
+ * Runs one of Kafka's own command-line tools (a class of kafka-tools, such as
+ * `org.apache.kafka.tools.TransactionsCommand`) against a running cluster; its output.
+ */
+export async function runKafkaTool(cacheDir: string, version: string, mainClass: string, args: string[]): Promise<string> {
+  const libs = await ensureKafkaJars(cacheDir, version);
+  try {
+    const { stdout } = await run('java', javaArgs(libs, 256, [mainClass, ...args]), { maxBuffer: 16 * 1024 * 1024 });
+    return stdout;
+  } catch (err) {
+    const { stdout, stderr } = err as { stdout?: string; stderr?: string };
+    throw new Error(`${mainClass} ${args.join(' ')} failed:\n${stdout ?? ''}${stderr ?? ''}`, { cause: err });
+  }
 }
 
 /** Writes a node's properties and formats its storage with Kafka's own storage tool. */

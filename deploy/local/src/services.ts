@@ -17,6 +17,8 @@ const common = (state: StackState): Record<string, string> => ({
   KAFKA_BROKERS: state.kafkaBrokers.join(','),
   DATABASE_URL: state.databaseUrl,
   SCHEMA_REGISTRY_URL: state.schemaRegistryUrl,
+  // Changelog and repartition topics replicated like the catalog's topics, so that losing a broker loses no state.
+  STREAM_REPLICATION_FACTOR: String(Math.min(3, state.kafkaBrokers.length)),
 });
 
 function service(name: string, port: number, infra: boolean, extraEnv: (state: StackState) => Record<string, string> = () => ({})): ServiceSpec {

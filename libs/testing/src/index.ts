@@ -3,6 +3,10 @@ import { createServer } from 'node:net';
 import { availableServices, kill, readState, restart, stackPaths, startService, stop, type StackState } from '@sluice/local-stack';
 import { Kafka, logLevel, type Admin, type ITopicConfig, type Message } from 'kafkajs';
 import { Client } from 'pg';
+import type { TestStack } from './cluster';
+
+export { startKafkaCluster, type KafkaCluster, type TestStack } from './cluster';
+export { checkStageEffects, type StageEffectsReport } from './effects';
 
 /** A name no other test run uses, so tests can share one broker and one database. */
 export function uniqueName(prefix: string): string {
@@ -130,13 +134,13 @@ export interface TestService {
 /**
  * Starts an extra instance of a built service through the local stack runner
  * (so it appears in `status` and has a log under .sluice/logs), on a free port,
- * pointed at the running stack, with `env` on top.
+ * pointed at the running stack (or at `stack`, such as a Kafka cluster of its own), with `env` on top.
  */
-export async function startTestService(service: string, options: { env?: Record<string, string>; name?: string } = {}): Promise<TestService> {
+export async function startTestService(service: string, options: { env?: Record<string, string>; name?: string; stack?: TestStack } = {}): Promise<TestService> {
   const spec = availableServices().find((s) => s.name === service);
   if (!spec) throw new Error(`service "${service}" is not built (run pnpm build)`);
-  const paths = stackPaths();
-  const state = runningStack();
+  const paths = options.stack?.paths ?? stackPaths();
+  const state = options.stack?.state() ?? runningStack();
   const port = await freePort();
   const name = options.name ?? uniqueName(service);
   await startService(paths, state, spec, { name, port, ...(options.env ? { env: options.env } : {}) });

@@ -1,0 +1,79 @@
+import { join } from 'node:path';
+import {
+  DEFAULT_KAFKA_VERSION,
+  down,
+  kill,
+  optionsFromEnv,
+  readState,
+  restart,
+  runKafkaTool,
+  stackPaths,
+  up,
+  type StackPaths,
+  type StackState,
+} from '@sluice/local-stack';
+import { Kafka, logLevel } from 'kafkajs';
+
+/** A stack other than the default one: where its state file lives, and the state services are started with. */
+export interface TestStack {
+  paths: StackPaths;
+  /** The state services started on this stack take their Kafka, Postgres and registry from. */
+  state(): StackState;
+}
+
+/** A multi-broker Kafka cluster of its own, started through the stack runner beside the default stack. */
+export interface KafkaCluster {
+  brokers: string[];
+  /** Services started on it (`startTestService(..., { stack })`) use its brokers, and the default stack's Postgres and registry. */
+  stack: TestStack;
+  kafka(clientId?: string): Kafka;
+  /** The stack runner's name of node `nodeId` (1-based). */
+  processName(nodeId: number): string;
+  /** kill -9 of one broker. */
+  kill(nodeId: number): Promise<void>;
+  /** Starts a killed broker again and waits until the cluster has every broker back. */
+  restart(nodeId: number): Promise<void>;
+  /** Kafka's own `kafka-transactions` tool (TransactionsCommand) against this cluster: its output. */
+  transactionsTool(args: string[]): Promise<string>;
+  /** Stops every broker and removes the cluster's data. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a Kafka cluster of `nodes` brokers (KRaft, every node also a controller,
+ * replication factor 3 and min.insync.replicas 2 for three nodes) with its own
+ * state folder under the default stack's, the pipeline's topics provisioned.
+ */
+export async function startKafkaCluster(options: { nodes?: number; port?: number; heapMb?: number } = {}): Promise<KafkaCluster> {
+  const main = readState(stackPaths());
+  if (!main || main.status !== 'up') throw new Error('the local stack is not up: a cluster borrows its Postgres and registry');
+  const defaults = stackPaths();
+  const paths = stackPaths({ ...process.env, SLUICE_STATE_DIR: join(defaults.stateDir, 'cluster'), SLUICE_CACHE_DIR: defaults.cacheDir });
+  const nodes = options.nodes ?? 3;
+  const stackOptions = { ...optionsFromEnv(), kafkaPort: options.port ?? 19092, kafkaNodes: nodes, kafkaHeapMb: options.heapMb ?? 384, only: 'kafka' as const };
+  const log: string[] = [];
+  await up(stackOptions, (line) => log.push(line), paths);
+  const clusterState = (): StackState => {
+    const state = readState(paths);
+    if (!state) throw new Error('the cluster is not running');
+    return { ...state, databaseUrl: main.databaseUrl, schemaRegistryUrl: main.schemaRegistryUrl };
+  };
+  const brokers = clusterState().kafkaBrokers;
+  const processName = (nodeId: number) => (nodes === 1 ? 'kafka' : `kafka-${nodeId}`);
+  let closed: Promise<void> | undefined;
+  return {
+    brokers,
+    stack: { paths, state: clusterState },
+    kafka: (clientId = 'sluice-test-cluster') => new Kafka({ clientId, brokers, logLevel: logLevel.NOTHING }),
+    processName,
+    kill: async (nodeId) => {
+      await kill(processName(nodeId), paths);
+    },
+    restart: async (nodeId) => {
+      await restart(processName(nodeId), paths);
+    },
+    transactionsTool: (args) =>
+      runKafkaTool(paths.cacheDir, stackOptions.kafkaVersion || DEFAULT_KAFKA_VERSION, 'org.apache.kafka.tools.TransactionsCommand', ['--bootstrap-server', brokers.join(','), ...args]),
+    close: () => (closed ??= down(() => undefined, paths)),
+  };
+}

@@ -1,5 +1,6 @@
 import { provisionTopics, topicCatalog } from '@sluice/contracts';
-import { createTestDatabase, httpJson, startTestService, testKafka, uniqueName, withAdmin, type TestService } from '@sluice/testing';
+import { createTestDatabase, httpJson, startTestService, testKafka, uniqueName, withAdmin, type TestService, type TestStack } from '@sluice/testing';
+import type { Kafka } from 'kafkajs';
 
 import type { JsonBody as Json } from '@sluice/testing';
 
@@ -13,25 +14,41 @@ export interface Pipeline {
   aggregator: TestService;
   view: TestService;
   replayer: TestService;
+  /** Topic names of this pipeline: `topic('events.raw')`. */
+  topic(name: string): string;
+  /** The consumer groups (application ids) of the stream stages. */
+  groups: { enricher: string; aggregator: string; view: string };
   http(service: TestService, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: Json }>;
   close(): Promise<void>;
 }
 
 /**
  * The whole pipeline, every service a real process, on topics, consumer groups
- * and a database of its own, so that it runs beside other tests on one stack.
+ * and a database of its own, so that it runs beside other tests on one stack
+ * (or on `stack`, a Kafka cluster of its own, whose client is `kafka`).
  */
-export async function startPipeline(options: { windowRetentionMs: number; partitions?: number }): Promise<Pipeline> {
-  const kafka = testKafka();
+export async function startPipeline(options: {
+  windowRetentionMs: number;
+  partitions?: number;
+  stack?: TestStack;
+  kafka?: Kafka;
+  /** @default 1 */
+  replicationFactor?: number;
+  /** Variables for every service, on top of the defaults. */
+  env?: Record<string, string>;
+}): Promise<Pipeline> {
+  const kafka = options.kafka ?? testKafka();
   const prefix = `${uniqueName('e2e')}.`;
-  await withAdmin(kafka, (admin) => provisionTopics(admin, topicCatalog({ prefix, partitions: options.partitions ?? 3 })));
+  await withAdmin(kafka, (admin) =>
+    provisionTopics(admin, topicCatalog({ prefix, partitions: options.partitions ?? 3, replicationFactor: options.replicationFactor ?? 1 })),
+  );
   const t = (name: string) => `${prefix}${name}`;
   const databaseUrl = await createTestDatabase('e2e');
-  const common = { LOG_LEVEL: 'info', STREAM_SESSION_TIMEOUT_MS: '6000' };
+  const common = { LOG_LEVEL: 'info', STREAM_SESSION_TIMEOUT_MS: '6000', ...options.env };
   const id = uniqueName('e2e');
   const services: TestService[] = [];
   const start = async (name: string, env: Record<string, string>) => {
-    const s = await startTestService(name, { env: { ...common, ...env } });
+    const s = await startTestService(name, { env: { ...common, ...env }, ...(options.stack ? { stack: options.stack } : {}) });
     services.push(s);
     return s;
   };
@@ -67,6 +84,8 @@ export async function startPipeline(options: { windowRetentionMs: number; partit
     aggregator,
     view,
     replayer,
+    topic: t,
+    groups: { enricher: `${id}-enricher`, aggregator: `${id}-aggregator`, view: `${id}-view` },
     async http(service, method, path, body, headers = {}) {
       const { status, body: parsed } = await httpJson(`${service.url}${path}`, method, body, headers);
       return { status, body: parsed };

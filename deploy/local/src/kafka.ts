@@ -80,14 +80,14 @@ export function serverProperties(node: KafkaNode, voters: KafkaNode[]): string {
     .join('\n')}\n`;
 }
 
-export function javaArgs(libs: string, heapMb: number, extra: string[]): string[] {
+export function javaArgs(libs: string, heapMb: number, extra: string[], logConfig = 'log4j2.yaml'): string[] {
   return [
     `-Xms${Math.min(128, heapMb)}m`,
     `-Xmx${heapMb}m`,
     '-XX:+UseSerialGC',
     '-XX:TieredStopAtLevel=1',
     '-Djava.awt.headless=true',
-    `-Dlog4j2.configurationFile=${join(repoRoot, 'deploy', 'local', 'kafka', 'log4j2.yaml')}`,
+    `-Dlog4j2.configurationFile=${join(repoRoot, 'deploy', 'local', 'kafka', logConfig)}`,
     '-cp',
     `${libs}/*`,
     ...extra,
@@ -101,7 +101,7 @@ export function javaArgs(libs: string, heapMb: number, extra: string[]): string[
 export async function runKafkaTool(cacheDir: string, version: string, mainClass: string, args: string[]): Promise<string> {
   const libs = await ensureKafkaJars(cacheDir, version);
   try {
-    const { stdout } = await run('java', javaArgs(libs, 256, [mainClass, ...args]), { maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await run('java', javaArgs(libs, 256, [mainClass, ...args], 'tools-log4j2.yaml'), { maxBuffer: 16 * 1024 * 1024 });
     return stdout;
   } catch (err) {
     const { stdout, stderr } = err as { stdout?: string; stderr?: string };

@@ -23,7 +23,8 @@ export async function provisionTopics(admin: Admin, specs: TopicSpec[]): Promise
   if (missing.length > 0) {
     try {
       await admin.createTopics({
-        waitForLeaders: true,
+        // kafkajs' own wait gives up when a broker does not know a new topic yet (a cluster spreads metadata over time).
+        waitForLeaders: false,
         topics: missing.map((s) => ({
           topic: s.name,
           numPartitions: s.partitions,
@@ -35,6 +36,7 @@ export async function provisionTopics(admin: Admin, specs: TopicSpec[]): Promise
       // Another instance may have created some of them at the same moment: what counts is that they exist now.
       if (!(err instanceof Error && /already exists/i.test(err.message))) throw err;
     }
+    await waitForLeaders(admin, missing);
     report.created.push(...missing.map((s) => s.name));
   }
   const present = specs.filter((s) => existing.has(s.name));
@@ -65,4 +67,31 @@ export async function provisionTopics(admin: Admin, specs: TopicSpec[]): Promise
     report.updated.push(spec.name);
   }
   return report;
+}
+
+/** Waits until every partition of `specs` has a leader; a broker that does not know a topic yet is asked again. */
+async function waitForLeaders(admin: Admin, specs: TopicSpec[], timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let waitingFor = '';
+  while (Date.now() < deadline) {
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: specs.map((s) => s.name) });
+      const leaderless = specs.filter((spec) => {
+        const partitions = topics.find((t) => t.name === spec.name)?.partitions ?? [];
+        return partitions.length < spec.partitions || partitions.some((p) => p.leader < 0);
+      });
+      if (leaderless.length === 0) return;
+      waitingFor = leaderless.map((s) => s.name).join(', ');
+    } catch (err) {
+      if (!isRetriable(err)) throw err;
+      waitingFor = String(err);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`topics created but without leaders after ${timeoutMs} ms: ${waitingFor}`);
+}
+
+/** kafkajs marks protocol errors a client may retry (unknown topic or partition, leader not available, …). */
+function isRetriable(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { retriable?: unknown }).retriable === true;
 }

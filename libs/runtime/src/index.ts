@@ -1,7 +1,7 @@
 export { env, loadConfig, serviceEnvShape, type Env, type EnvSchema } from './config';
 export { ConfigError, RuntimeError, RUNTIME_ERROR_CODES, type ConfigIssue, type RuntimeErrorCode } from './errors';
 export { createHttpServer, errorBody, HttpError, toHttpError, type ErrorBody, type HttpServer, type ReadinessCheck } from './http';
-export { createKafka, kafkaClientConfig, kafkaEnvShape, type KafkaEnv } from './kafka';
+export { createKafka, isTransientKafkaError, kafkaClientConfig, kafkaEnvShape, type KafkaEnv } from './kafka';
 export { closeOnce, Lifecycle, type LifecycleOptions, type LifecycleState } from './lifecycle';
 export { createLogger, type Logger } from './logger';
 export { createMetricsRegistry } from './metrics';

@@ -88,3 +88,19 @@ export function createKafka(config: KafkaEnv, options: { clientId: string; logge
       },
   });
 }
+
+// kafkajs errors that say the cluster cannot answer now (no coordinator yet, a lock on a busy broker), though kafkajs marks them final.
+const TRANSIENT_KAFKAJS_ERRORS = new Set(['KafkaJSGroupCoordinatorNotFound', 'KafkaJSLockTimeout', 'KafkaJSNoBrokerAvailableError']);
+
+/**
+ * Whether a kafkajs error means the cluster is unavailable for now (a broker
+ * down, a leader moving, a request timing out), so the same call may pass
+ * later. Decided from kafkajs' own `retriable` flag and error classes, never
+ * from message text; a call whose retries ran out is judged by its last error.
+ */
+export function isTransientKafkaError(err: unknown): boolean {
+  const e = err as { name?: unknown; retriable?: unknown; cause?: unknown } | null | undefined;
+  if (typeof e?.name !== 'string' || !e.name.startsWith('KafkaJS')) return false;
+  if (e.name === 'KafkaJSNumberOfRetriesExceeded') return isTransientKafkaError(e.cause);
+  return TRANSIENT_KAFKAJS_ERRORS.has(e.name) || e.retriable === true;
+}

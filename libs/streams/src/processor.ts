@@ -112,7 +112,15 @@ interface PartitionTask {
 
 type ChunkOutcome =
   | { kind: 'committed'; count: number }
+  /** Nothing was sent for the records from `count` on (a processor asked to wait, or failed): try them again. */
   | { kind: 'retry'; count: number; error: unknown }
+  /**
+   * A send, an offset commit or a commit failed: the transaction's outcome or the producer's
+   * sequence numbers are unknown. The producer is dropped and the partition prepared again at once
+   * (a new InitProducerId ends or completes that transaction; state and offsets are read back).
+   */
+  | { kind: 'reset'; error: unknown }
+  /** Another owner fenced this producer: wait for the rebalance before taking the partition back. */
   | { kind: 'fenced'; error: unknown };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -403,7 +411,7 @@ export class StreamProcessor {
       if (this.stopping || !isRunning() || isStale()) return;
       const chunk = messages.slice(start, start + this.maxBatchSize);
       const outcome = await this.runTransaction(task, chunk);
-      const done = outcome.kind === 'fenced' ? 0 : outcome.count;
+      const done = outcome.kind === 'committed' || outcome.kind === 'retry' ? outcome.count : 0;
       if (done > 0) {
         const last = chunk[done - 1]!.offset;
         resolveOffset(last);
@@ -418,9 +426,12 @@ export class StreamProcessor {
       const resumeAt = chunk[done]?.offset ?? chunk[0]!.offset;
       task.failures += 1;
       if (outcome.kind === 'fenced') {
-        this.options.logger.warn({ err: outcome.error, topic, partition }, 'producer fenced or stuck: dropping it; reprocessing from the committed offset');
+        this.options.logger.warn({ err: outcome.error, topic, partition }, 'producer fenced: dropping it; reprocessing from the committed offset after the rebalance');
         await this.dropTask(task);
         task.fencedAt = this.now();
+      } else if (outcome.kind === 'reset') {
+        this.options.logger.warn({ err: outcome.error, topic, partition }, 'transaction failed with its outcome unknown: new producer, state and offsets read back from Kafka');
+        await this.dropTask(task);
       } else {
         this.options.logger.debug({ err: outcome.error, topic, partition, offset: resumeAt }, 'will try again');
       }
@@ -575,7 +586,8 @@ export class StreamProcessor {
         if (topicMessages.length > 0) await producer.sendBatch({ topicMessages, acks: -1 });
         await this.consumer!.commitOffsets([{ topic: task.topic, partition: task.partition, offset: nextOffset }]);
       } catch (err) {
-        return { kind: 'retry', count: 0, error: err };
+        // A failed send leaves the idempotent producer's sequence numbers unknown: never reuse it.
+        return { kind: 'reset', error: err };
       }
       this.metrics.commitLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
       return undefined;
@@ -585,7 +597,7 @@ export class StreamProcessor {
       transaction = await producer.transaction();
     } catch (err) {
       this.metrics.aborts.inc({ reason: 'begin' });
-      return { kind: 'fenced', error: err };
+      return classifyFailure(err) === 'fenced' ? { kind: 'fenced', error: err } : { kind: 'reset', error: err };
     }
     try {
       if (topicMessages.length > 0) await transaction.sendBatch({ topicMessages });
@@ -595,10 +607,13 @@ export class StreamProcessor {
       });
       await transaction.commit();
     } catch (err) {
+      // Whether the abort passes or not, this producer is not used again: a send that failed may have
+      // written its records, so its sequence numbers can no longer be trusted (a later batch could be
+      // taken for a duplicate and dropped), and a commit that failed may have committed.
       await transaction.abort().catch(() => undefined);
-      const kind = classifyFailure(err) === 'fenced' ? 'fenced' : 'retry';
+      const kind = classifyFailure(err) === 'fenced' ? 'fenced' : 'reset';
       this.metrics.aborts.inc({ reason: kind });
-      return kind === 'fenced' ? { kind, error: err } : { kind, count: 0, error: err };
+      return { kind, error: err };
     }
     this.metrics.commitLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     return undefined;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { context } from '@opentelemetry/api';
-import { extractTraceContext, withClient, type Logger } from '@sluice/runtime';
+import { extractTraceContext, isTransientKafkaError, withClient, type Logger } from '@sluice/runtime';
 import { followTopic } from '@sluice/streams';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { Pool } from 'pg';
@@ -24,7 +24,10 @@ export interface WorkerOptions {
  * A replay is held by one worker at a time (a Postgres session lock), so
  * replicas never run one twice. If a process dies between the acknowledgement
  * and the mark, the record is looked for in its partition from where it was
- * produced, so it is never produced twice.
+ * produced, so it is never produced twice. While Kafka is unavailable (a broker
+ * lost, a leader moving), a record is tried again with backoff, without limit
+ * but visibly (a warning per attempt, `dlq_replay_retries_total`): an outage
+ * never marks records failed. Other errors mark the record failed.
  */
 export class ReplayWorker {
   private producer: Producer | undefined;
@@ -33,19 +36,37 @@ export class ReplayWorker {
   private running: Promise<void> | undefined;
   private stopping = false;
   private readonly replayed: Counter<'topic'>;
+  private readonly retries: Counter;
   private readonly partitionCounts = new Map<string, number>();
 
   constructor(private readonly options: WorkerOptions) {
     this.replayed = new Counter({ name: 'dlq_replayed_total', help: 'Dead letters produced again by replays', labelNames: ['topic'], registers: [options.metrics] });
+    this.retries = new Counter({ name: 'dlq_replay_retries_total', help: 'Replayed records tried again because Kafka was unavailable', registers: [options.metrics] });
   }
 
   async start(): Promise<void> {
-    this.producer = this.options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-    await this.producer.connect();
+    await this.connectedProducer();
     this.admin = this.options.kafka.admin();
     await this.admin.connect();
     this.timer = setInterval(() => this.poke(), 1_000);
     this.poke();
+  }
+
+  /** The idempotent producer, created (and connected) when there is none. */
+  private async connectedProducer(): Promise<Producer> {
+    if (!this.producer) {
+      const producer = this.options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      await producer.connect();
+      this.producer = producer;
+    }
+    return this.producer;
+  }
+
+  /** A send that failed may have written its record: its producer's sequence numbers are not reused. */
+  private async dropProducer(): Promise<void> {
+    const producer = this.producer;
+    this.producer = undefined;
+    await producer?.disconnect().catch(() => undefined);
   }
 
   /** How many partitions `topic` has (asked once per topic): a replay picks the partition its key had. */
@@ -99,11 +120,26 @@ export class ReplayWorker {
       const wait = next - Date.now();
       if (wait > 0) await sleep(wait);
       next = Math.max(next, Date.now()) + intervalMs;
-      try {
-        await this.replayItem(replayId, item);
-      } catch (err) {
-        this.options.logger.warn({ err, replayId, deadLetterId: item.deadLetterId }, 'replaying a record failed');
-        await this.options.store.markItem(replayId, item.deadLetterId, 'failed', err instanceof Error ? err.message : String(err));
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.replayItem(replayId, item);
+          break;
+        } catch (err) {
+          if (isTransientKafkaError(err) && !this.stopping) {
+            await this.dropProducer();
+            const backoffMs = Math.min(5_000, 250 * 2 ** Math.min(attempt - 1, 5));
+            this.retries.inc();
+            this.options.logger.warn({ err, replayId, deadLetterId: item.deadLetterId, attempt, backoffMs }, 'Kafka unavailable while replaying a record; trying it again');
+            await sleep(backoffMs);
+            if ((await this.options.store.replayStatus(replayId)) !== 'running') return;
+            continue;
+          }
+          // Stopping: the record stays open and the replay resumes with it after a restart.
+          if (this.stopping) return;
+          this.options.logger.warn({ err, replayId, deadLetterId: item.deadLetterId }, 'replaying a record failed');
+          await this.options.store.markItem(replayId, item.deadLetterId, 'failed', err instanceof Error ? err.message : String(err));
+          break;
+        }
       }
     }
     if (!this.stopping) await this.options.store.setReplayStatus(replayId, 'completed');
@@ -121,14 +157,18 @@ export class ReplayWorker {
     if (!deadLetter) throw new Error(`dead letter ${item.deadLetterId} is gone`);
     const [end] = (await this.admin!.fetchTopicOffsets(item.targetTopic)).filter((o) => o.partition === item.targetPartition);
     await this.options.store.markProducing(replayId, item.deadLetterId, end?.high ?? '0');
+    // A send that fails may still have written the record: a later attempt looks for it from here first.
+    item.status = 'producing';
+    item.produceFrom = end?.high ?? '0';
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(deadLetter.headers)) if (!k.startsWith('dlq.')) headers[k] = v;
     headers['dlq.replay.id'] = replayId;
     headers['dlq.replay.count'] = String(deadLetter.replayCount + 1);
     headers['dlq.replay.item'] = item.deadLetterId;
     // Produced in the record's own trace: the replay is one more step of its history.
+    const producer = await this.connectedProducer();
     const [meta] = await context.with(extractTraceContext(deadLetter.headers), () =>
-      this.producer!.send({
+      producer.send({
         topic: item.targetTopic,
         acks: -1,
         messages: [{ key: deadLetter.key, value: deadLetter.value, headers, partition: item.targetPartition }],

@@ -1,7 +1,7 @@
 import '@sluice/runtime/tracing-register';
 import { Serde, valueSubjectOf, type ActivityEvent, type CatalogItem, type EnrichedEvent } from '@sluice/contracts';
 import { createKafka, runService } from '@sluice/runtime';
-import { decodeOrDeadLetter, GlobalTable, PoisonRecordError, RetryableError, STREAM_ERROR_CODES, StreamProcessor, streamTuning } from '@sluice/streams';
+import { decodeOrDeadLetter, GlobalTable, headerText, PoisonRecordError, RetryableError, STREAM_ERROR_CODES, StreamProcessor, streamTuning } from '@sluice/streams';
 import { Counter, Gauge } from 'prom-client';
 import { enricherEnvShape } from './config';
 import { decide } from './enrich';
@@ -57,11 +57,15 @@ void runService({
         const { record } = ctx;
         const event = await decodeOrDeadLetter(events, record.value);
         const seen = ctx.store<number>(DEDUP_STORE);
+        // A replayed record gives its entity's catalog entry the whole wait again: the operator fixed
+        // the catalog just before replaying, and the fix may still be on its way to this table.
+        const replayId = headerText(record.headers, 'dlq.replay.id');
+        const waitKey = replayId === undefined ? event.entityId : `${event.entityId}\u0000${replayId}`;
         const decision = decide({
           event,
           catalogItem: catalog.get(event.entityId),
           alreadySeen: seen.has(event.eventId),
-          waitingSince: missingSince.get(event.entityId),
+          waitingSince: missingSince.get(waitKey),
           now: ctx.now(),
           catalogWaitMs: config.ENRICHER_CATALOG_WAIT_MS,
           source: { partition: record.partition, offset: record.offset },
@@ -71,17 +75,17 @@ void runService({
             duplicates.inc();
             return;
           case 'wait':
-            if (!missingSince.has(event.entityId)) {
+            if (!missingSince.has(waitKey)) {
               // Bounded: the oldest entry goes first (Map keeps insertion order).
               if (missingSince.size >= 100_000) missingSince.delete(missingSince.keys().next().value!);
-              missingSince.set(event.entityId, ctx.now());
+              missingSince.set(waitKey, ctx.now());
             }
             throw new RetryableError(STREAM_ERROR_CODES.notYetAvailable, `waiting for the catalog entry of ${event.entityId}`);
           case 'dead-letter':
             // Not recorded as seen: once the catalog is fixed, its replay passes.
             throw new PoisonRecordError(decision.code, decision.message);
           case 'emit':
-            missingSince.delete(event.entityId);
+            missingSince.delete(waitKey);
             seen.put(event.eventId, 1);
             ctx.send({ topic: config.ENRICHER_OUTPUT_TOPIC, key: event.entityId, value: output.encode(decision.enriched) });
             return;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Kafka, KafkaMessage } from 'kafkajs';
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 
 export interface FollowOptions {
   /** Only these partitions; others are read past and ignored. @default all */
@@ -46,28 +46,65 @@ export async function followTopic(kafka: Kafka, topic: string, options: FollowOp
   };
   reached(-1, 0n);
 
-  const consumer = kafka.consumer({
-    groupId: `sluice-follow-${topic}-${randomBytes(6).toString('hex')}`,
-    readUncommitted: false,
-    maxWaitTimeInMs: 100,
-    allowAutoTopicCreation: false,
-  });
-  // Batches of only transaction markers or aborted records carry no message but move the position.
-  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-    if (payload.lastOffset !== null && payload.lastOffset !== undefined) reached(payload.partition, BigInt(payload.lastOffset) + 1n);
-  });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    eachBatch: async ({ batch }) => {
-      if (!options.partitions || options.partitions.has(batch.partition)) {
-        for (const message of batch.messages) options.onRecord(batch.partition, message);
-      }
-      if (batch.messages.length > 0) reached(batch.partition, BigInt(batch.lastOffset()) + 1n);
-    },
-  });
-  for (const [partition, offset] of options.startAt ?? []) consumer.seek({ topic, partition, offset });
+  // Where each partition goes on: a consumer that kafkajs gives up on is replaced by a new one from here.
+  const next = new Map<number, string>(options.startAt ?? []);
+  let consumer: Consumer | undefined;
   let stopping: Promise<void> | undefined;
-  return { caughtUp, stop: () => (stopping ??= consumer.disconnect()) };
+
+  const start = async (): Promise<void> => {
+    const current = kafka.consumer({
+      groupId: `sluice-follow-${topic}-${randomBytes(6).toString('hex')}`,
+      readUncommitted: false,
+      maxWaitTimeInMs: 100,
+      allowAutoTopicCreation: false,
+    });
+    // Batches of only transaction markers or aborted records carry no message but move the position.
+    current.on(current.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.lastOffset !== null && payload.lastOffset !== undefined) {
+        next.set(payload.partition, (BigInt(payload.lastOffset) + 1n).toString());
+        reached(payload.partition, BigInt(payload.lastOffset) + 1n);
+      }
+    });
+    // kafkajs restarts a consumer after errors it deems retriable and abandons it after the others
+    // (a coordinator it could not find while a broker was down): a follower must not stop following.
+    current.on(current.events.CRASH, ({ payload }) => {
+      if (payload.restart || stopping) return;
+      void current
+        .disconnect()
+        .catch(() => undefined)
+        .then(() => restartUntilRunning());
+    });
+    await current.connect();
+    await current.subscribe({ topic, fromBeginning: true });
+    await current.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        if (!options.partitions || options.partitions.has(batch.partition)) {
+          for (const message of batch.messages) options.onRecord(batch.partition, message);
+        }
+        if (batch.messages.length > 0) {
+          next.set(batch.partition, (BigInt(batch.lastOffset()) + 1n).toString());
+          reached(batch.partition, BigInt(batch.lastOffset()) + 1n);
+        }
+      },
+    });
+    for (const [partition, offset] of next) current.seek({ topic, partition, offset });
+    consumer = current;
+  };
+
+  const restartUntilRunning = async (): Promise<void> => {
+    for (let wait = 500; !stopping; wait = Math.min(wait * 2, 10_000)) {
+      try {
+        await start();
+        // Stopped while this one was starting: it goes too.
+        if (stopping) await consumer?.disconnect();
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, wait).unref());
+      }
+    }
+  };
+
+  await start();
+  return { caughtUp, stop: () => (stopping ??= (async () => await consumer?.disconnect())()) };
 }

@@ -38,7 +38,6 @@ export class PostgresSink<R> {
   private consumer: Consumer | undefined;
   /** Partitions whose stored offset was checked since they were assigned. */
   private readonly positioned = new Set<string>();
-  private readonly paused = new Map<string, { topic: string; partition: number }>();
   private postgresDown = false;
   private recovering: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
@@ -63,7 +62,8 @@ export class PostgresSink<R> {
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, () => {
       this.positioned.clear();
-      this.paused.clear();
+      // kafkajs keeps partitions paused across rebalances: with Postgres back, none may stay paused.
+      if (!this.postgresDown) this.resumePaused();
     });
     await consumer.connect();
     for (const topic of this.options.topics) await consumer.subscribe({ topic, fromBeginning: true });
@@ -90,9 +90,16 @@ export class PostgresSink<R> {
     const consumer = this.consumer!;
     const { topic, partition } = batch;
     const id = `${topic}:${partition}`;
-    if (this.paused.has(id) || !isRunning() || isStale()) return;
+    if (!isRunning() || isStale()) return;
+    if (this.postgresDown) {
+      // Fetched before the pause took effect: read again once Postgres answers.
+      consumer.seek({ topic, partition, offset: batch.firstOffset() ?? '0' });
+      consumer.pause([{ topic, partitions: [partition] }]);
+      return;
+    }
+    let messages = batch.messages;
+    let result: R;
     try {
-      let messages = batch.messages;
       if (!this.positioned.has(id)) {
         const stored = await this.storedOffset(topic, partition);
         this.positioned.add(id);
@@ -106,7 +113,7 @@ export class PostgresSink<R> {
       }
       const last = messages[messages.length - 1]!.offset;
       const next = (BigInt(last) + 1n).toString();
-      const result = await withTransaction(this.options.pool, async (client) => {
+      result = await withTransaction(this.options.pool, async (client) => {
         const applied = await this.options.apply(client, { topic, partition, messages });
         await client.query(
           `insert into ${this.options.offsetsTable} (consumer_group, topic, partition, next_offset) values ($1, $2, $3, $4)
@@ -115,18 +122,37 @@ export class PostgresSink<R> {
         );
         return applied;
       });
-      this.options.committed?.(result, { topic, partition, messages });
-      resolveOffset(last);
-      await consumer.commitOffsets([{ topic, partition, offset: next }]).catch(() => undefined);
-      await heartbeat();
     } catch (err) {
       this.options.logger.warn({ err, topic, partition }, 'writing to Postgres failed; pausing the partition until Postgres answers');
       this.positioned.delete(id);
       consumer.seek({ topic, partition, offset: batch.firstOffset() ?? '0' });
-      this.paused.set(id, { topic, partition });
       consumer.pause([{ topic, partitions: [partition] }]);
       this.postgresDown = true;
       this.recovering ??= this.recover().finally(() => (this.recovering = undefined));
+      return;
+    }
+    // Kafka's own failures from here on (a rebalance, a coordinator moving) are kafkajs' to handle, not an outage of Postgres.
+    const last = messages[messages.length - 1]!.offset;
+    this.options.committed?.(result, { topic, partition, messages });
+    resolveOffset(last);
+    await consumer.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]).catch(() => undefined);
+    await heartbeat();
+  }
+
+  /** Resumes every partition kafkajs holds paused; false when the consumer cannot take it now (it is restarting). */
+  private resumePaused(): boolean {
+    const consumer = this.consumer;
+    if (!consumer) return false;
+    try {
+      const paused = consumer.paused();
+      if (paused.length > 0) {
+        this.options.logger.info({ paused }, 'resuming partitions paused while Postgres was down');
+        consumer.resume(paused);
+      }
+      return true;
+    } catch (err) {
+      this.options.logger.warn({ err }, 'the consumer cannot resume partitions now (it is restarting); trying again');
+      return false;
     }
   }
 
@@ -143,12 +169,9 @@ export class PostgresSink<R> {
       }
     }
     this.postgresDown = false;
-    const paused = [...this.paused.values()];
-    this.paused.clear();
-    if (this.closing || paused.length === 0) return;
-    this.options.logger.info({ paused }, 'Postgres answers again; resuming');
-    for (const topic of new Set(paused.map((p) => p.topic))) {
-      this.consumer!.resume([{ topic, partitions: paused.filter((p) => p.topic === topic).map((p) => p.partition) }]);
-    }
+    if (this.closing) return;
+    this.options.logger.info('Postgres answers again; resuming');
+    // A consumer that is restarting cannot resume yet; its next group join resumes what is paused.
+    while (!this.closing && !this.resumePaused()) await sleep(Math.min(this.options.retryMaxMs, 1_000));
   }
 }

@@ -105,9 +105,13 @@ interface PartitionTask {
   stores: Map<string, PartitionStore<unknown>>;
   /** The group's committed offset, read after this task's producer fenced any previous owner. */
   committed?: bigint;
+  /** The next offset recorded in the changelog by this partition's last committed transaction. */
+  progress?: bigint;
   /** Set when this task's producer was fenced: wait for a rebalance before taking the partition back. */
   fencedAt?: number;
   failures: number;
+  /** The batch being worked on: a partition's batches run one after the other, never side by side. */
+  working?: Promise<void>;
 }
 
 type ChunkOutcome =
@@ -119,11 +123,22 @@ type ChunkOutcome =
    * sequence numbers are unknown. The producer is dropped and the partition prepared again at once
    * (a new InitProducerId ends or completes that transaction; state and offsets are read back).
    */
-  | { kind: 'reset'; error: unknown }
+  | { kind: 'reset'; error: unknown; step: 'begin' | 'send' | 'offsets' | 'commit' }
   /** Another owner fenced this producer: wait for the rebalance before taking the partition back. */
   | { kind: 'fenced'; error: unknown };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The changelog key under which each transaction also records its input's next offset (in the
+ * first store that follows that input; no store ever holds it). Written in the same transaction
+ * as the outputs, it cannot disagree with them; an offset fetch without KIP-447's require_stable
+ * returns the previous offset while a committed transaction's offsets are still being written.
+ */
+const PROGRESS_KEY = '\u0000sluice.next-offset';
+
+/** A state restore that reads nothing for this long has stalled: it is abandoned and started again. */
+const RESTORE_STALL_MS = 30_000;
 
 /**
  * The kafkajs producer factory without the OpenTelemetry wrapper. The kafkajs
@@ -323,15 +338,35 @@ export class StreamProcessor {
         task.stores.set(definition.name, store);
         stores.set(task.partition, store);
       }
+      let lastProgress = this.now();
       const follower = await followTopic(this.options.kafka, changelogTopicSpec(this.options.application, definition.name, 1).name, {
         partitions: new Set(stores.keys()),
         onRecord: (partition, message) => {
+          lastProgress = this.now();
           const key = message.key?.toString();
-          if (key !== undefined) stores.get(partition)?.restore(key, message.value);
+          if (key === PROGRESS_KEY) {
+            const owner = owners.find((t) => t.partition === partition);
+            if (owner && message.value) owner.progress = BigInt(message.value.toString());
+          } else if (key !== undefined) stores.get(partition)?.restore(key, message.value);
         },
       });
-      await follower.caughtUp;
-      await follower.stop();
+      // A reader that stops making progress (its consumer crashed for good) fails the restore, which is
+      // then tried again from the start, instead of holding the partition, and the batches waiting on it, forever.
+      let stalled: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          follower.caughtUp,
+          new Promise<never>((_, reject) => {
+            stalled = setInterval(() => {
+              if (this.now() - lastProgress > RESTORE_STALL_MS) reject(new Error(`restoring ${definition.name}: no progress for ${RESTORE_STALL_MS} ms`));
+            }, 1_000);
+            stalled.unref();
+          }),
+        ]);
+      } finally {
+        clearInterval(stalled);
+        await follower.stop();
+      }
       const seconds = (this.now() - started) / 1000;
       this.metrics.restoreDuration.observe({ store: definition.name }, seconds);
       const entries = [...stores.values()].reduce((n, s) => n + s.size, 0);
@@ -346,8 +381,14 @@ export class StreamProcessor {
       for (const topic of new Set(tasks.map((t) => t.topic))) {
         const [offsets] = await admin.fetchOffsets({ groupId: this.options.application, topics: [topic] });
         for (const task of tasks.filter((t) => t.topic === topic)) {
-          const committed = offsets?.partitions.find((p) => p.partition === task.partition)?.offset;
-          task.committed = committed !== undefined && committed !== '-1' ? BigInt(committed) : undefined;
+          const fetched = offsets?.partitions.find((p) => p.partition === task.partition)?.offset;
+          const groupOffset = fetched !== undefined && fetched !== '-1' ? BigInt(fetched) : undefined;
+          // The later of the two: the changelog's record is never stale, the group's covers inputs without a store.
+          task.committed = task.progress !== undefined && (groupOffset === undefined || task.progress > groupOffset) ? task.progress : groupOffset;
+          this.options.logger.info(
+            { topic, partition: task.partition, committed: task.committed?.toString() ?? null, groupOffset: groupOffset?.toString() ?? null, changelog: task.progress?.toString() ?? null },
+            'processing resumes from the committed offset',
+          );
         }
       }
     } finally {
@@ -361,6 +402,7 @@ export class StreamProcessor {
     task.ready = undefined;
     task.stores.clear();
     task.committed = undefined;
+    task.progress = undefined;
     await producer?.disconnect().catch(() => undefined);
   }
 
@@ -379,21 +421,39 @@ export class StreamProcessor {
       () => (settled = true),
       () => (settled = true),
     );
-    while (!settled) {
+    // Bounded, so that a partition still being prepared never holds the consumer's other partitions:
+    // the batch is handed back and the next one waits again.
+    const deadline = this.now() + this.sessionTimeoutMs;
+    while (!settled && this.now() < deadline) {
       await Promise.race([ready, sleep(1_000)]);
       if (!settled) await heartbeat();
     }
-    return task.ready !== undefined && task.producer !== undefined;
+    return settled && task.ready !== undefined && task.producer !== undefined;
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    const { topic, partition } = batch;
-    const consumer = this.consumer!;
+  /**
+   * One batch of one partition. A consumer that crashed and restarted hands out batches again while
+   * an earlier call may still be running for the same partition (kafkajs does not wait for it), so
+   * the calls of a partition are chained, and each chunk skips what has been committed meanwhile.
+   */
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const { topic, partition } = payload.batch;
     let task = this.tasks.get(this.taskKey(topic, partition));
     if (!task) {
       task = { topic, partition, stores: new Map(), failures: 0 };
       this.tasks.set(this.taskKey(topic, partition), task);
     }
+    const owner = task;
+    const previous = owner.working ?? Promise.resolve();
+    const current = previous.then(() => this.processBatch(owner, payload));
+    owner.working = current.catch(() => undefined);
+    await current;
+  }
+
+  private async processBatch(task: PartitionTask, { batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    const consumer = this.consumer!;
+    if (this.stopping || !isRunning() || isStale()) return;
     this.metrics.consumerLag.set({ topic, partition: String(partition) }, Number(batch.offsetLag()));
     if (!(await this.waitReady(task, heartbeat))) {
       consumer.seek({ topic, partition, offset: batch.firstOffset() ?? '0' });
@@ -409,6 +469,10 @@ export class StreamProcessor {
     }
     for (let start = 0; start < messages.length; ) {
       if (this.stopping || !isRunning() || isStale()) return;
+      // Never again what a transaction of this partition has committed since the batch was fetched.
+      const floor = task.committed;
+      while (floor !== undefined && start < messages.length && BigInt(messages[start]!.offset) < floor) start += 1;
+      if (start >= messages.length) return;
       const chunk = messages.slice(start, start + this.maxBatchSize);
       const outcome = await this.runTransaction(task, chunk);
       const done = outcome.kind === 'committed' || outcome.kind === 'retry' ? outcome.count : 0;
@@ -430,7 +494,10 @@ export class StreamProcessor {
         await this.dropTask(task);
         task.fencedAt = this.now();
       } else if (outcome.kind === 'reset') {
-        this.options.logger.warn({ err: outcome.error, topic, partition }, 'transaction failed with its outcome unknown: new producer, state and offsets read back from Kafka');
+        this.options.logger.warn(
+          { err: outcome.error, topic, partition, step: outcome.step, offsets: [chunk[0]!.offset, chunk.at(-1)!.offset] },
+          'transaction failed with its outcome unknown: new producer, state and offsets read back from Kafka',
+        );
         await this.dropTask(task);
       } else {
         this.options.logger.debug({ err: outcome.error, topic, partition, offset: resumeAt }, 'will try again');
@@ -578,16 +645,20 @@ export class StreamProcessor {
       const topic = changelogTopicSpec(this.options.application, name, 1).name;
       for (const change of txn.changelog()) add(topic, { key: change.key, value: change.value, partition: task.partition });
     }
+    const nextOffset = (BigInt(lastOffset) + 1n).toString();
+    const progressStore = (this.options.stores ?? []).find((store) => store.inputTopic === task.topic);
+    if (progressStore && this.options.exactlyOnce !== false) {
+      add(changelogTopicSpec(this.options.application, progressStore.name, 1).name, { key: PROGRESS_KEY, value: nextOffset, partition: task.partition });
+    }
     const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
     const started = process.hrtime.bigint();
-    const nextOffset = (BigInt(lastOffset) + 1n).toString();
     if (this.options.exactlyOnce === false) {
       try {
         if (topicMessages.length > 0) await producer.sendBatch({ topicMessages, acks: -1 });
         await this.consumer!.commitOffsets([{ topic: task.topic, partition: task.partition, offset: nextOffset }]);
       } catch (err) {
         // A failed send leaves the idempotent producer's sequence numbers unknown: never reuse it.
-        return { kind: 'reset', error: err };
+        return { kind: 'reset', error: err, step: 'send' };
       }
       this.metrics.commitLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
       return undefined;
@@ -597,23 +668,26 @@ export class StreamProcessor {
       transaction = await producer.transaction();
     } catch (err) {
       this.metrics.aborts.inc({ reason: 'begin' });
-      return classifyFailure(err) === 'fenced' ? { kind: 'fenced', error: err } : { kind: 'reset', error: err };
+      return classifyFailure(err) === 'fenced' ? { kind: 'fenced', error: err } : { kind: 'reset', error: err, step: 'begin' };
     }
+    let step: 'send' | 'offsets' | 'commit' = 'send';
     try {
       if (topicMessages.length > 0) await transaction.sendBatch({ topicMessages });
+      step = 'offsets';
       await transaction.sendOffsets({
         consumerGroupId: this.options.application,
         topics: [{ topic: task.topic, partitions: [{ partition: task.partition, offset: nextOffset }] }],
       });
+      step = 'commit';
       await transaction.commit();
     } catch (err) {
       // Whether the abort passes or not, this producer is not used again: a send that failed may have
       // written its records, so its sequence numbers can no longer be trusted (a later batch could be
       // taken for a duplicate and dropped), and a commit that failed may have committed.
       await transaction.abort().catch(() => undefined);
-      const kind = classifyFailure(err) === 'fenced' ? 'fenced' : 'reset';
-      this.metrics.aborts.inc({ reason: kind });
-      return { kind, error: err };
+      const fenced = classifyFailure(err) === 'fenced';
+      this.metrics.aborts.inc({ reason: fenced ? 'fenced' : 'reset' });
+      return fenced ? { kind: 'fenced', error: err } : { kind: 'reset', error: err, step };
     }
     this.metrics.commitLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     return undefined;

@@ -51,6 +51,12 @@ export async function followTopic(kafka: Kafka, topic: string, options: FollowOp
   let consumer: Consumer | undefined;
   let stopping: Promise<void> | undefined;
 
+  const advance = (partition: number, lastOffset: string) => {
+    const nextOffset = BigInt(lastOffset) + 1n;
+    next.set(partition, nextOffset.toString());
+    reached(partition, nextOffset);
+  };
+
   const start = async (): Promise<void> => {
     const current = kafka.consumer({
       groupId: `sluice-follow-${topic}-${randomBytes(6).toString('hex')}`,
@@ -60,10 +66,7 @@ export async function followTopic(kafka: Kafka, topic: string, options: FollowOp
     });
     // Batches of only transaction markers or aborted records carry no message but move the position.
     current.on(current.events.END_BATCH_PROCESS, ({ payload }) => {
-      if (payload.lastOffset !== null && payload.lastOffset !== undefined) {
-        next.set(payload.partition, (BigInt(payload.lastOffset) + 1n).toString());
-        reached(payload.partition, BigInt(payload.lastOffset) + 1n);
-      }
+      if (payload.lastOffset !== null && payload.lastOffset !== undefined) advance(payload.partition, payload.lastOffset);
     });
     // kafkajs restarts a consumer after errors it deems retriable and abandons it after the others
     // (a coordinator it could not find while a broker was down): a follower must not stop following.
@@ -82,10 +85,7 @@ export async function followTopic(kafka: Kafka, topic: string, options: FollowOp
         if (!options.partitions || options.partitions.has(batch.partition)) {
           for (const message of batch.messages) options.onRecord(batch.partition, message);
         }
-        if (batch.messages.length > 0) {
-          next.set(batch.partition, (BigInt(batch.lastOffset()) + 1n).toString());
-          reached(batch.partition, BigInt(batch.lastOffset()) + 1n);
-        }
+        if (batch.messages.length > 0) advance(batch.partition, batch.lastOffset());
       },
     });
     for (const [partition, offset] of next) current.seek({ topic, partition, offset });

@@ -99,6 +99,7 @@ export class PostgresSink<R> {
     }
     let messages = batch.messages;
     let result: R;
+    let last: string;
     try {
       if (!this.positioned.has(id)) {
         const stored = await this.storedOffset(topic, partition);
@@ -111,7 +112,7 @@ export class PostgresSink<R> {
           }
         }
       }
-      const last = messages[messages.length - 1]!.offset;
+      last = messages[messages.length - 1]!.offset;
       const next = (BigInt(last) + 1n).toString();
       result = await withTransaction(this.options.pool, async (client) => {
         const applied = await this.options.apply(client, { topic, partition, messages });
@@ -132,7 +133,6 @@ export class PostgresSink<R> {
       return;
     }
     // Kafka's own failures from here on (a rebalance, a coordinator moving) are kafkajs' to handle, not an outage of Postgres.
-    const last = messages[messages.length - 1]!.offset;
     this.options.committed?.(result, { topic, partition, messages });
     resolveOffset(last);
     await consumer.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]).catch(() => undefined);

@@ -117,9 +117,9 @@ export async function formatNode(libs: string, node: KafkaNode, voters: KafkaNod
   const voterFlags =
     voters.length === 1
       ? ['--standalone']
-      : ['--initial-controllers', voters.map((v) => `${v.nodeId}@127.0.0.1:${v.controllerPort}:${directoryId(clusterId, v.nodeId)}`).join(',')];
+      : [`--initial-controllers=${voters.map((v) => `${v.nodeId}@127.0.0.1:${v.controllerPort}:${directoryId(clusterId, v.nodeId)}`).join(',')}`];
   try {
-    await run('java', javaArgs(libs, 256, ['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propertiesPath, ...voterFlags]));
+    await run('java', javaArgs(libs, 256, ['kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, `--config=${propertiesPath}`, ...voterFlags]));
   } catch (err) {
     const { stdout, stderr } = err as { stdout?: string; stderr?: string };
     throw new Error(`kafka-storage format failed for node ${node.nodeId}:\n${stdout ?? ''}${stderr ?? ''}`, { cause: err });
@@ -135,9 +135,15 @@ function directoryId(clusterId: string, nodeId: number): string {
   return bytes.toString('base64url');
 }
 
-/** A Kafka cluster id: 16 random bytes, base64url, as the storage tool expects. */
+/**
+ * A Kafka cluster id: 16 random bytes, base64url, as the storage tool expects. Like Kafka's own
+ * `Uuid.randomUuid()`, never one that starts with '-': command-line parsers read that as a flag.
+ */
 export function newClusterId(): string {
-  return Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
+  for (;;) {
+    const id = Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 /** Resolves once the cluster answers metadata requests with `expectedBrokers` brokers. */

@@ -9,6 +9,9 @@ export interface StreamMetrics {
   restoreDuration: Histogram<'store'>;
   consumerLag: Gauge<'topic' | 'partition'>;
   assignedPartitions: Gauge<never>;
+  watermarkLag: Gauge<'topic' | 'partition'>;
+  watermarkHeldBy: Gauge<'topic' | 'partition'>;
+  idleSources: Gauge<'topic' | 'partition'>;
 }
 
 const byRegistry = new WeakMap<Registry, StreamMetrics>();
@@ -37,6 +40,19 @@ export function streamMetrics(registry: Registry): StreamMetrics {
     }),
     consumerLag: new Gauge({ name: 'stream_consumer_lag', help: 'Records behind the end of each assigned input partition', labelNames: ['topic', 'partition'], registers: [registry] }),
     assignedPartitions: new Gauge({ name: 'stream_assigned_partitions', help: 'Input partitions this instance owns', registers: [registry] }),
+    watermarkLag: new Gauge({
+      name: 'stream_watermark_lag_ms',
+      help: 'How far the event time of a merged (repartition) partition is held back behind its fastest source',
+      labelNames: ['topic', 'partition'],
+      registers: [registry],
+    }),
+    watermarkHeldBy: new Gauge({
+      name: 'stream_watermark_held_by',
+      help: 'The source partition holding the event time of a merged partition back (-1: none)',
+      labelNames: ['topic', 'partition'],
+      registers: [registry],
+    }),
+    idleSources: new Gauge({ name: 'stream_watermark_idle_sources', help: 'Sources of a merged partition announced idle', labelNames: ['topic', 'partition'], registers: [registry] }),
   };
   byRegistry.set(registry, metrics);
   return metrics;

@@ -5,10 +5,25 @@ import { changelogTopicSpec, provisionTopics } from '@sluice/contracts';
 import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type KafkaMessage, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { classifyFailure, errorCode } from './errors';
-import { deadLetterHeaders, historyHeaders } from './headers';
+import { deadLetterHeaders, headerText, historyHeaders } from './headers';
 import { streamMetrics, type StreamMetrics } from './metrics';
-import { PartitionStore, StoreTransaction } from './store';
+import { PartitionStore, StoreTransaction, type IndexOf } from './store';
 import { followTopic } from './follow';
+import {
+  applySourceRecord,
+  applyWatermark,
+  decodeMergedTime,
+  decodeWatermark,
+  encodeMergedTime,
+  encodeWatermark,
+  heldBack,
+  initialMergedTime,
+  SOURCE_HEADER,
+  SOURCE_TIME_HEADER,
+  WATERMARK_HEADER,
+  withSources,
+  type MergedTime,
+} from './watermarks';
 
 export interface StoreDefinition {
   name: string;
@@ -16,15 +31,24 @@ export interface StoreDefinition {
   inputTopic: string;
   /** Entries expire this long after their last write; unset: never. */
   ttlMs?: number;
+  /** Secondary indexes, kept as entries change and rebuilt on restore: see `StoreTransaction.indexedUpTo`. */
+  indexes?: Record<string, IndexOf>;
 }
 
 /** An internal topic the processor writes to itself, re-keyed, and reads back (as Kafka Streams repartitions). */
 export interface RepartitionTopic {
   name: string;
-  /** The input topic whose partition count it takes, so that partition p of both lines up. */
+  /** The input topic whose tasks write to it, and whose partition count it takes, so that partition p of both lines up. */
   copartitionedWith: string;
   /** @default 7 days */
   retentionMs?: number;
+  /**
+   * Event time across the merge: the tasks of `copartitionedWith` publish their progress (the event
+   * times they report with `observeEventTime`) to every partition of this topic, and its tasks see the
+   * minimum over the sources that are not idle (`watermark()`). A store must follow this topic: it
+   * keeps the per-source progress in its changelog.
+   */
+  watermarks?: boolean;
 }
 
 export interface InputRecord {
@@ -42,6 +66,8 @@ export interface OutputRecord {
   key: string | Buffer | null;
   value: Buffer | null;
   headers?: IHeaders;
+  /** Unset: chosen from the key, as any Kafka client would. */
+  partition?: number;
 }
 
 export interface ProcessContext {
@@ -51,6 +77,16 @@ export interface ProcessContext {
   /** Produces a record in the same transaction as the input's offset. */
   send(output: OutputRecord): void;
   now(): number;
+  /** Reports this record's event time: the partition's progress, published to the repartition topics it feeds (with `watermarks`). */
+  observeEventTime(ms: number): void;
+  /** On a repartition topic with `watermarks`: the merged event time up to this record (undefined until every active source reported). */
+  watermark(): number | undefined;
+  /**
+   * On a repartition topic with `watermarks`: the event time the record's source partition had reached
+   * before it, so that it can be judged as its source judged it (the merged time is lower, unless the
+   * source was idle).
+   */
+  sourceEventTime(): number | undefined;
 }
 
 /** What a processor may do once per transaction, after its records: emit results of the state it changed. */
@@ -61,6 +97,8 @@ export interface FlushContext {
   store<V>(name: string): StoreTransaction<V>;
   send(output: OutputRecord): void;
   now(): number;
+  /** As in ProcessContext: the merged event time after this transaction's records. */
+  watermark(): number | undefined;
 }
 
 export interface StreamProcessorOptions {
@@ -90,6 +128,12 @@ export interface StreamProcessorOptions {
   /** First and largest wait before a record is tried again. @default 100 and 5000 */
   retryBackoffMs?: { initial: number; max: number };
   /**
+   * A source partition of a repartition topic with `watermarks` that is caught up and has received
+   * nothing for this long announces itself idle: it stops holding the merged event time back until it
+   * delivers again. @default 60000
+   */
+  idleTimeoutMs?: number;
+  /**
    * false: at-least-once (outputs acknowledged, then offsets committed; a crash
    * in between repeats records). Only for comparison in benchmarks. @default true
    */
@@ -112,6 +156,15 @@ interface PartitionTask {
   failures: number;
   /** The batch being worked on: a partition's batches run one after the other, never side by side. */
   working?: Promise<void>;
+  /** A source of watermarked repartition topics: the highest event time committed, the last one published. */
+  eventTime?: number;
+  published?: number;
+  /** Announced idle downstream; the next transaction with records announces it active again. */
+  idleAnnounced?: boolean;
+  /** When records were last delivered to this partition (or it was assigned). */
+  lastRecordAt: number;
+  /** On a watermarked repartition topic: the progress of every source, as committed. */
+  merged?: MergedTime;
 }
 
 type ChunkOutcome =
@@ -136,6 +189,12 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * returns the previous offset while a committed transaction's offsets are still being written.
  */
 const PROGRESS_KEY = '\u0000sluice.next-offset';
+/** The changelog key (beside PROGRESS_KEY, in the same store) of a watermarked repartition task's per-source progress. */
+const WATERMARKS_KEY = '\u0000sluice.watermarks';
+/** The changelog key (beside PROGRESS_KEY) of a source task's event time: restored, a restart judges records as before. */
+const EVENT_TIME_KEY = '\u0000sluice.event-time';
+
+const maxTime = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined ? b : b === undefined ? a : Math.max(a, b));
 
 /** A state restore that reads nothing for this long has stalled: it is abandoned and started again. */
 const RESTORE_STALL_MS = 30_000;
@@ -171,6 +230,11 @@ export class StreamProcessor {
   private consumer: Consumer | undefined;
   private stopping = false;
   private closing: Promise<void> | undefined;
+  /** Partition counts of the input and internal topics, read at start. */
+  private readonly partitionCounts = new Map<string, number>();
+  private readonly idleTimeoutMs: number;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private offsetsAdmin: ReturnType<Kafka['admin']> | undefined;
 
   constructor(private readonly options: StreamProcessorOptions) {
     this.metrics = streamMetrics(options.metrics);
@@ -179,6 +243,35 @@ export class StreamProcessor {
     this.maxBatchSize = options.maxBatchSize ?? 500;
     this.sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000;
     this.backoff = options.retryBackoffMs ?? { initial: 100, max: 5_000 };
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    for (const topic of this.watermarked()) {
+      if (!(options.stores ?? []).some((store) => store.inputTopic === topic.name)) {
+        throw new Error(`repartition topic ${topic.name} has watermarks but no store follows it to keep its sources' progress`);
+      }
+    }
+  }
+
+  private watermarked(): RepartitionTopic[] {
+    return (this.options.repartitionTopics ?? []).filter((topic) => topic.watermarks);
+  }
+
+  /** The watermarked repartition topics a task of `topic` feeds. */
+  private fedBy(topic: string): RepartitionTopic[] {
+    return this.watermarked().filter((r) => r.copartitionedWith === topic);
+  }
+
+  /** Merged event time of every assigned watermarked partition: how far it is held back, and by which source. */
+  watermarks(): { topic: string; partition: number; time: number | null; lagMs: number; heldBy: number | undefined; idleSources: number }[] {
+    const out = [];
+    for (const task of this.tasks.values()) if (task.merged) out.push({ topic: task.topic, partition: task.partition, time: task.merged.time, ...heldBack(task.merged) });
+    return out;
+  }
+
+  /** Entries in index `index` of the stores `name` of the assigned partitions. */
+  storeIndexSize(name: string, index: string): number {
+    let size = 0;
+    for (const task of this.tasks.values()) size += task.stores.get(name)?.indexSize(index) ?? 0;
+    return size;
   }
 
   get assignedPartitions(): number {
@@ -220,14 +313,21 @@ export class StreamProcessor {
       partitionsConsumedConcurrently: this.options.concurrency ?? 2,
       eachBatch: (payload) => this.onBatch(payload),
     });
+    if (this.watermarked().length > 0) {
+      this.idleTimer = setInterval(() => void this.announceIdleSources(), Math.max(200, Math.min(5_000, Math.floor(this.idleTimeoutMs / 4))));
+      this.idleTimer.unref();
+    }
   }
 
   /** Stops fetching, lets the open transactions finish or abort, leaves the group, drops the producers. Runs once. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.stopping = true;
+      clearInterval(this.idleTimer);
       await this.consumer?.disconnect();
+      await Promise.all([...this.tasks.values()].map((task) => task.working ?? Promise.resolve()));
       await Promise.all([...this.tasks.values()].map((task) => this.dropTask(task)));
+      await this.offsetsAdmin?.disconnect().catch(() => undefined);
     })();
     return this.closing;
   }
@@ -246,6 +346,9 @@ export class StreamProcessor {
       const sources = [...new Set([...stores.map((s) => s.inputTopic), ...repartitions.map((r) => r.name)].map(sizedLike))];
       const metadata = await admin.fetchTopicMetadata({ topics: sources });
       const partitionsOf = (topic: string) => metadata.topics.find((t) => t.name === sizedLike(topic))?.partitions.length ?? 1;
+      for (const topic of [...stores.map((s) => s.inputTopic), ...repartitions.map((r) => r.name), ...repartitions.map((r) => r.copartitionedWith)]) {
+        this.partitionCounts.set(topic, partitionsOf(topic));
+      }
       const specs = [
         ...stores.map((store) => changelogTopicSpec(this.options.application, store.name, partitionsOf(store.inputTopic), replicationFactor)),
         ...repartitions.map((topic) => ({
@@ -288,7 +391,7 @@ export class StreamProcessor {
           if (!existing.ready) arrived.push(existing);
           continue;
         }
-        const task: PartitionTask = { topic, partition, stores: new Map(), failures: 0 };
+        const task: PartitionTask = { topic, partition, stores: new Map(), failures: 0, lastRecordAt: this.now() };
         this.tasks.set(this.taskKey(topic, partition), task);
         arrived.push(task);
       }
@@ -309,6 +412,10 @@ export class StreamProcessor {
     await Promise.all(tasks.map((task) => this.initProducer(task)));
     await this.restoreStores(tasks);
     await this.readCommittedOffsets(tasks);
+    for (const task of tasks) {
+      const repartition = this.watermarked().find((r) => r.name === task.topic);
+      if (repartition) task.merged = withSources(task.merged ?? initialMergedTime(0), this.partitionCounts.get(repartition.copartitionedWith) ?? 1);
+    }
   }
 
   private async initProducer(task: PartitionTask): Promise<void> {
@@ -334,7 +441,7 @@ export class StreamProcessor {
       const started = this.now();
       const stores = new Map<number, PartitionStore<unknown>>();
       for (const task of owners) {
-        const store = new PartitionStore<unknown>(definition.name, definition.ttlMs);
+        const store = new PartitionStore<unknown>(definition.name, definition.ttlMs, definition.indexes);
         task.stores.set(definition.name, store);
         stores.set(task.partition, store);
       }
@@ -347,6 +454,12 @@ export class StreamProcessor {
           if (key === PROGRESS_KEY) {
             const owner = owners.find((t) => t.partition === partition);
             if (owner && message.value) owner.progress = BigInt(message.value.toString());
+          } else if (key === EVENT_TIME_KEY) {
+            const owner = owners.find((t) => t.partition === partition);
+            if (owner && message.value) owner.eventTime = Number(message.value.toString());
+          } else if (key === WATERMARKS_KEY) {
+            const owner = owners.find((t) => t.partition === partition);
+            if (owner && message.value) owner.merged = decodeMergedTime(message.value);
           } else if (key !== undefined) stores.get(partition)?.restore(key, message.value);
         },
       });
@@ -403,6 +516,8 @@ export class StreamProcessor {
     task.stores.clear();
     task.committed = undefined;
     task.progress = undefined;
+    task.merged = undefined;
+    task.published = undefined;
     await producer?.disconnect().catch(() => undefined);
   }
 
@@ -440,9 +555,11 @@ export class StreamProcessor {
     const { topic, partition } = payload.batch;
     let task = this.tasks.get(this.taskKey(topic, partition));
     if (!task) {
-      task = { topic, partition, stores: new Map(), failures: 0 };
+      task = { topic, partition, stores: new Map(), failures: 0, lastRecordAt: this.now() };
       this.tasks.set(this.taskKey(topic, partition), task);
     }
+    // Records delivered: the partition is not idle, whether or not they can be processed now.
+    if (payload.batch.messages.length > 0) task.lastRecordAt = this.now();
     const owner = task;
     const previous = owner.working ?? Promise.resolve();
     const current = previous.then(() => this.processBatch(owner, payload));
@@ -538,10 +655,25 @@ export class StreamProcessor {
     const outputs: OutputRecord[] = [];
     let count = 0;
     let retryError: unknown;
+    // Event time: what this transaction's records report (a source task), and the merged time (a watermarked task).
+    let eventTime: number | undefined;
+    let merged = task.merged;
+    const watermark = () => merged?.time ?? undefined;
+    const fed = new Set(this.fedBy(task.topic).map((r) => r.name));
     for (const message of chunk) {
       const record = this.inputRecord(task.topic, task.partition, message);
+      if (merged) {
+        const mark = headerText(record.headers, WATERMARK_HEADER) !== undefined ? decodeWatermark(record.value) : undefined;
+        if (mark) {
+          // A source's progress: kept by the runtime, never seen by the processor.
+          merged = applyWatermark(merged, mark);
+          count += 1;
+          continue;
+        }
+      }
       const recordStores = new Map<string, StoreTransaction<unknown>>();
       const recordOutputs: OutputRecord[] = [];
+      let recordTime: number | undefined;
       const ctx: ProcessContext = {
         record,
         store: <V>(name: string) => {
@@ -554,14 +686,32 @@ export class StreamProcessor {
         },
         send: (output) => recordOutputs.push(output),
         now: this.now,
+        observeEventTime: (ms) => {
+          if (Number.isFinite(ms)) recordTime = recordTime === undefined ? ms : Math.max(recordTime, ms);
+        },
+        watermark,
+        sourceEventTime: () => sourceTime,
       };
+      const source = merged ? headerText(record.headers, SOURCE_HEADER) : undefined;
+      const sourceTimeText = merged ? headerText(record.headers, SOURCE_TIME_HEADER) : undefined;
+      const sourceTime = sourceTimeText !== undefined && /^-?\d+$/.test(sourceTimeText) ? Number(sourceTimeText) : undefined;
+      // A source task: its progress before this record, carried by what the record forwards downstream.
+      const progressBefore = fed.size > 0 ? maxTime(task.eventTime, eventTime) : undefined;
       try {
         // Each record continues the trace of the request that produced it; outputs carry the context on.
         await context.with(extractTraceContext(record.headers), () => this.options.process(ctx));
         for (const [name, txn] of recordStores) chunkStore(name).merge(txn);
+        if (recordTime !== undefined) eventTime = eventTime === undefined ? recordTime : Math.max(eventTime, recordTime);
         // The record's history (trace context, replay id and count) travels on to everything it produces.
         const history = historyHeaders(record.headers);
-        outputs.push(...recordOutputs.map((o) => ({ ...o, headers: { ...history, ...(o.headers ?? {}) } })));
+        for (const o of recordOutputs) {
+          const headers: IHeaders = { ...history, ...(o.headers ?? {}) };
+          if (fed.has(o.topic)) {
+            headers[SOURCE_HEADER] = String(task.partition);
+            if (progressBefore !== undefined) headers[SOURCE_TIME_HEADER] = String(progressBefore);
+          }
+          outputs.push({ ...o, headers });
+        }
         count += 1;
       } catch (err) {
         if (classifyFailure(err) !== 'dead-letter') {
@@ -587,6 +737,8 @@ export class StreamProcessor {
         this.metrics.deadLetters.inc({ code });
         count += 1;
       }
+      // A record from a source that was idle: it delivers again, and holds time back from now on.
+      if (merged && source !== undefined && /^\d+$/.test(source)) merged = applySourceRecord(merged, Number(source));
     }
     if (count === 0) return { kind: 'retry', count: 0, error: retryError };
     if (this.options.flush) {
@@ -597,18 +749,139 @@ export class StreamProcessor {
           store: <V>(name: string) => chunkStore(name) as StoreTransaction<V>,
           send: (output) => outputs.push(output),
           now: this.now,
+          watermark,
         });
       } catch (err) {
         return { kind: 'retry', count: 0, error: err };
       }
     }
     this.expireEntries(task, chunkStore);
-    const outcome = await this.commit(task, chunk[count - 1]!.offset, outputs, storeTxns);
+    const progress = this.publishProgress(task, eventTime, outputs);
+    const mergedChanged = merged !== task.merged;
+    const outcome = await this.commit(task, chunk[count - 1]!.offset, outputs, storeTxns, mergedChanged ? merged : undefined, progress?.time);
     if (outcome) return outcome;
+    if (progress) {
+      task.eventTime = progress.time;
+      task.published = progress.time;
+      if (task.idleAnnounced) this.options.logger.info({ topic: task.topic, partition: task.partition }, 'source partition delivers again: announced active');
+      task.idleAnnounced = false;
+    }
+    if (mergedChanged && merged) {
+      this.logIdleChanges(task, task.merged, merged);
+      task.merged = merged;
+      this.reportWatermark(task);
+    }
     for (const [name, txn] of storeTxns) task.stores.get(name)?.apply(txn.changes);
     this.metrics.recordsIn.inc({ topic: task.topic }, count);
     for (const o of outputs) this.metrics.recordsOut.inc({ topic: o.topic });
     return retryError === undefined ? { kind: 'committed', count } : { kind: 'retry', count, error: retryError };
+  }
+
+  /**
+   * A source task of watermarked repartition topics: when its event time moved (or it was announced idle), adds its progress for every partition
+   * of each. Returns the progress to record once the transaction commits.
+   */
+  private publishProgress(task: PartitionTask, observed: number | undefined, outputs: OutputRecord[]): { time: number } | undefined {
+    const fed = this.fedBy(task.topic);
+    if (fed.length === 0) return undefined;
+    const time = maxTime(task.eventTime, observed);
+    if (time === undefined) return undefined;
+    if (task.published !== undefined && time <= task.published && !task.idleAnnounced) return undefined;
+    outputs.push(...this.watermarkRecords(fed, { source: task.partition, time, idle: false }));
+    return { time };
+  }
+
+  private watermarkRecords(fed: RepartitionTopic[], mark: { source: number; time: number | null; idle: boolean }): OutputRecord[] {
+    const value = encodeWatermark(mark);
+    return fed.flatMap((r) =>
+      Array.from({ length: this.partitionCounts.get(r.name) ?? 1 }, (_, partition) => ({ topic: r.name, key: null, value, partition, headers: { [WATERMARK_HEADER]: '1' } })),
+    );
+  }
+
+  private logIdleChanges(task: PartitionTask, before: MergedTime | undefined, after: MergedTime): void {
+    after.sources.forEach((s, source) => {
+      const was = before?.sources[source]?.idle ?? false;
+      if (s.idle !== was) this.options.logger.info({ topic: task.topic, partition: task.partition, source, idle: s.idle }, s.idle ? 'source idle: no longer holds event time back' : 'source active again: holds event time back');
+    });
+  }
+
+  private reportWatermark(task: PartitionTask): void {
+    if (!task.merged) return;
+    const { lagMs, heldBy, idleSources } = heldBack(task.merged);
+    const labels = { topic: task.topic, partition: String(task.partition) };
+    this.metrics.watermarkLag.set(labels, lagMs);
+    this.metrics.watermarkHeldBy.set(labels, heldBy ?? -1);
+    this.metrics.idleSources.set(labels, idleSources);
+  }
+
+  /**
+   * Source partitions that are caught up and have received nothing for the idle timeout announce
+   * themselves idle downstream, in a transaction of their own producer (after any batch of theirs).
+   * A partition with records behind, or one that is not ready (restoring, fenced, its instance dead),
+   * announces nothing: it keeps holding event time back.
+   */
+  private async announceIdleSources(): Promise<void> {
+    if (this.stopping) return;
+    const due = [...this.tasks.values()].filter(
+      (task) => this.fedBy(task.topic).length > 0 && !task.idleAnnounced && task.producer && task.ready && this.now() - task.lastRecordAt >= this.idleTimeoutMs,
+    );
+    if (due.length === 0) return;
+    let ends: Map<string, { partition: number; high: string; low: string }[]>;
+    try {
+      this.offsetsAdmin ??= this.options.kafka.admin();
+      await this.offsetsAdmin.connect();
+      ends = new Map();
+      for (const topic of new Set(due.map((t) => t.topic))) ends.set(topic, await this.offsetsAdmin.fetchTopicOffsets(topic));
+    } catch (err) {
+      this.options.logger.warn({ err }, 'reading end offsets for idle detection failed; will try again');
+      return;
+    }
+    for (const task of due) {
+      const end = ends.get(task.topic)?.find((p) => p.partition === task.partition);
+      if (!end) continue;
+      const position = task.committed !== undefined && task.committed > BigInt(end.low) ? task.committed : BigInt(end.low);
+      // One offset past the position may be the marker that ended the last transaction: caught up.
+      if (BigInt(end.high) - position > 1n) continue;
+      const previous = task.working ?? Promise.resolve();
+      const current = previous.then(() => this.announceIdle(task));
+      task.working = current.catch(() => undefined);
+    }
+  }
+
+  private async announceIdle(task: PartitionTask): Promise<void> {
+    const producer = task.producer;
+    if (this.stopping || !producer || task.idleAnnounced || this.now() - task.lastRecordAt < this.idleTimeoutMs) return;
+    if (this.tasks.get(this.taskKey(task.topic, task.partition)) !== task) return;
+    const topicMessages = this.groupByTopic(this.watermarkRecords(this.fedBy(task.topic), { source: task.partition, time: task.eventTime ?? null, idle: true }));
+    try {
+      if (this.options.exactlyOnce === false) await producer.sendBatch({ topicMessages, acks: -1 });
+      else {
+        const transaction = await producer.transaction();
+        try {
+          await transaction.sendBatch({ topicMessages });
+          await transaction.commit();
+        } catch (err) {
+          await transaction.abort().catch(() => undefined);
+          throw err;
+        }
+      }
+    } catch (err) {
+      this.options.logger.warn({ err, topic: task.topic, partition: task.partition }, 'announcing an idle source failed: new producer, will try again');
+      await this.dropTask(task);
+      return;
+    }
+    task.idleAnnounced = true;
+    this.options.logger.info({ topic: task.topic, partition: task.partition, idleForMs: this.now() - task.lastRecordAt }, 'source partition idle: announced downstream');
+  }
+
+  private groupByTopic(outputs: OutputRecord[]): TopicMessages[] {
+    const byTopic = new Map<string, Message[]>();
+    for (const o of outputs) {
+      const list = byTopic.get(o.topic) ?? [];
+      list.push({ key: o.key, value: o.value, ...(o.headers ? { headers: o.headers } : {}), ...(o.partition !== undefined ? { partition: o.partition } : {}) });
+      byTopic.set(o.topic, list);
+    }
+    return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
   }
 
   /** Deletes a bounded number of expired entries per transaction, through the changelog. */
@@ -631,26 +904,25 @@ export class StreamProcessor {
     lastOffset: string,
     outputs: OutputRecord[],
     storeTxns: Map<string, StoreTransaction<unknown>>,
+    merged: MergedTime | undefined,
+    eventTime: number | undefined,
   ): Promise<ChunkOutcome | undefined> {
     const producer = task.producer;
     if (!producer) return { kind: 'fenced', error: new Error('no producer for the partition') };
-    const byTopic = new Map<string, Message[]>();
-    const add = (topic: string, message: Message) => {
-      const list = byTopic.get(topic) ?? [];
-      list.push(message);
-      byTopic.set(topic, list);
-    };
-    for (const o of outputs) add(o.topic, { key: o.key, value: o.value, ...(o.headers ? { headers: o.headers } : {}) });
+    const records = outputs.slice();
     for (const [name, txn] of storeTxns) {
       const topic = changelogTopicSpec(this.options.application, name, 1).name;
-      for (const change of txn.changelog()) add(topic, { key: change.key, value: change.value, partition: task.partition });
+      for (const change of txn.changelog()) records.push({ topic, key: change.key, value: change.value, partition: task.partition });
     }
     const nextOffset = (BigInt(lastOffset) + 1n).toString();
     const progressStore = (this.options.stores ?? []).find((store) => store.inputTopic === task.topic);
-    if (progressStore && this.options.exactlyOnce !== false) {
-      add(changelogTopicSpec(this.options.application, progressStore.name, 1).name, { key: PROGRESS_KEY, value: nextOffset, partition: task.partition });
+    if (progressStore) {
+      const topic = changelogTopicSpec(this.options.application, progressStore.name, 1).name;
+      if (this.options.exactlyOnce !== false) records.push({ topic, key: PROGRESS_KEY, value: Buffer.from(nextOffset), partition: task.partition });
+      if (merged) records.push({ topic, key: WATERMARKS_KEY, value: encodeMergedTime(merged), partition: task.partition });
+      if (eventTime !== undefined) records.push({ topic, key: EVENT_TIME_KEY, value: Buffer.from(String(eventTime)), partition: task.partition });
     }
-    const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    const topicMessages = this.groupByTopic(records);
     const started = process.hrtime.bigint();
     if (this.options.exactlyOnce === false) {
       try {

@@ -27,25 +27,125 @@ export function decodeEntry<V>(bytes: Buffer): Entry<V> {
   return { value: parsed.v, expiresAt: parsed.e ?? undefined };
 }
 
+/**
+ * A secondary index of a store: a number derived from each entry (undefined: not indexed), so that a
+ * processor finds the entries due by that number without scanning the store (windows by close time).
+ */
+export type IndexOf = (key: string, value: unknown) => number | undefined;
+
+/** Keys grouped by index value, the values kept sorted: entries whose value is at most a bound, in order. */
+export class SortedIndex {
+  private readonly buckets = new Map<number, Set<string>>();
+  /** The bucket values, ascending. */
+  private readonly order: number[] = [];
+  private readonly valueOf = new Map<string, number>();
+
+  get size(): number {
+    return this.valueOf.size;
+  }
+
+  set(key: string, value: number | undefined): void {
+    const previous = this.valueOf.get(key);
+    if (previous === value) return;
+    if (previous !== undefined) {
+      const bucket = this.buckets.get(previous)!;
+      bucket.delete(key);
+      if (bucket.size === 0) {
+        this.buckets.delete(previous);
+        this.order.splice(this.position(previous), 1);
+      }
+      this.valueOf.delete(key);
+    }
+    if (value === undefined) return;
+    let bucket = this.buckets.get(value);
+    if (!bucket) {
+      bucket = new Set();
+      this.buckets.set(value, bucket);
+      this.order.splice(this.position(value), 0, value);
+    }
+    bucket.add(key);
+    this.valueOf.set(key, value);
+  }
+
+  get(key: string): number | undefined {
+    return this.valueOf.get(key);
+  }
+
+  /** Keys whose value is at most `bound`, lowest first. */
+  *upTo(bound: number): IterableIterator<string> {
+    const due: number[] = [];
+    for (const value of this.order) {
+      if (value > bound) break;
+      due.push(value);
+    }
+    // Copies: the caller may change the store (and so this index) while it goes through them.
+    for (const value of due) {
+      const bucket = this.buckets.get(value);
+      if (bucket) yield* [...bucket];
+    }
+  }
+
+  /** Where `value` is or would be in `order` (binary search). */
+  private position(value: number): number {
+    let low = 0;
+    let high = this.order.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (this.order[mid]! < value) low = mid + 1;
+      else high = mid;
+    }
+    return low;
+  }
+}
+
 export class PartitionStore<V> {
   /** Insertion order is expiry order as long as every put uses the same TTL (a put moves the key to the end). */
   private readonly entries = new Map<string, Entry<V>>();
+  private readonly indexes = new Map<string, { of: IndexOf; index: SortedIndex }>();
 
   constructor(
     readonly name: string,
     private readonly ttlMs: number | undefined,
-  ) {}
+    indexes: Record<string, IndexOf> = {},
+  ) {
+    for (const [indexName, of] of Object.entries(indexes)) this.indexes.set(indexName, { of, index: new SortedIndex() });
+  }
 
   get size(): number {
     return this.entries.size;
   }
 
+  /** Entries in the index `name`. */
+  indexSize(name: string): number {
+    return this.index(name).size;
+  }
+
+  /** The index `name`: committed entries only. */
+  index(name: string): SortedIndex {
+    const found = this.indexes.get(name);
+    if (!found) throw new Error(`store "${this.name}" has no index "${name}"`);
+    return found.index;
+  }
+
+  /** The value an index gives an entry (a transaction's own entries are indexed as they would be once committed). */
+  indexValue(name: string, key: string, value: V): number | undefined {
+    const found = this.indexes.get(name);
+    if (!found) throw new Error(`store "${this.name}" has no index "${name}"`);
+    return found.of(key, value);
+  }
+
+  private reindex(key: string, entry: Entry<V> | undefined): void {
+    for (const { of, index } of this.indexes.values()) index.set(key, entry === undefined ? undefined : of(key, entry.value));
+  }
+
   /** Applies one changelog record while restoring. */
   restore(key: string, value: Buffer | null): void {
-    if (value === null) this.entries.delete(key);
+    this.entries.delete(key);
+    if (value === null) this.reindex(key, undefined);
     else {
-      this.entries.delete(key);
-      this.entries.set(key, decodeEntry<V>(value));
+      const entry = decodeEntry<V>(value);
+      this.entries.set(key, entry);
+      this.reindex(key, entry);
     }
   }
 
@@ -64,6 +164,7 @@ export class PartitionStore<V> {
     for (const [key, entry] of changes) {
       this.entries.delete(key);
       if (entry !== null) this.entries.set(key, entry);
+      this.reindex(key, entry ?? undefined);
     }
   }
 
@@ -135,6 +236,32 @@ export class StoreTransaction<V> {
     const below = this.parent ? this.parent.keys() : this.store.keys();
     for (const key of below) if (!this.changes.has(key) && this.get(key) !== undefined) yield key;
     for (const [key, entry] of this.changes) if (entry !== null) yield key;
+  }
+
+  /**
+   * Keys whose value in the index `name` is at most `bound`, as this transaction sees the store: the
+   * committed index without the keys this transaction changed, then the changed keys that qualify.
+   * Costs what is due, not what is in the store.
+   */
+  *indexedUpTo(name: string, bound: number): IterableIterator<string> {
+    for (const key of this.store.index(name).upTo(bound)) if (!this.changedHere(key) && this.get(key) !== undefined) yield key;
+    for (const key of this.changedKeys()) {
+      const value = this.get(key);
+      if (value === undefined) continue;
+      const indexed = this.store.indexValue(name, key, value);
+      if (indexed !== undefined && indexed <= bound) yield key;
+    }
+  }
+
+  private changedHere(key: string): boolean {
+    return this.changes.has(key) || (this.parent?.changedHere(key) ?? false);
+  }
+
+  /** Every key written in this transaction or the ones it is nested in, once. */
+  private changedKeys(): Set<string> {
+    const keys = this.parent ? this.parent.changedKeys() : new Set<string>();
+    for (const key of this.changes.keys()) keys.add(key);
+    return keys;
   }
 
   /** Folds another transaction's changes (one record's) into this one. */

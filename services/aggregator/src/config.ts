@@ -16,5 +16,11 @@ export const aggregatorEnvShape = {
   WINDOW_GRACE_MS: env.int(10_000, { min: 0 }),
   /** How long a closed window stays in state (by stream time) so replayed dead letters can correct it. */
   WINDOW_RETENTION_MS: env.int(24 * 60 * 60 * 1000, { min: 0 }),
+  /**
+   * An entity partition that is caught up and has received nothing for this long stops holding category
+   * windows back (it is idle) until it delivers again. Longer than the upstream stalls to absorb exactly
+   * (the enricher's catalog wait, a restart): a source idle too early makes its delayed events late.
+   */
+  WINDOW_IDLE_TIMEOUT_MS: env.int(60_000, { min: 100 }),
   ...streamEnvShape,
 };

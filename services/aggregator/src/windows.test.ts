@@ -1,38 +1,24 @@
-import { applyEvent, flushWindows, windowsOf, type WindowConfig, type WindowEvent, type WindowResult, type WindowStore } from './windows';
+import { PartitionStore, StoreTransaction } from '@sluice/streams';
+import { advanceStreamTime, applyEvent, flushWindows, WINDOW_INDEXES, windowsOf, type WindowConfig, type WindowEvent, type WindowResult } from './windows';
 
 const MIN = 60_000;
 const tumbling: WindowConfig = { sizeMs: MIN, hopMs: MIN, graceMs: 10_000, retentionMs: 24 * 60 * MIN };
 
-/** A store like a transaction's view: it remembers which keys were written since the last flush. */
-function memoryStore(): WindowStore & { changed: Set<string> } {
-  const map = new Map<string, unknown>();
-  const changed = new Set<string>();
-  return {
-    changed,
-    get: (k) => map.get(k),
-    put: (k, v) => {
-      map.set(k, v);
-      changed.add(k);
-    },
-    delete: (k) => {
-      map.delete(k);
-      changed.add(k);
-    },
-    keys: () => map.keys(),
-  };
-}
-
+/** Events applied as an entity partition does (stream time moved by each event), flushed every `flushEvery`, each flush one committed transaction of a real store. */
 function run(events: (Partial<WindowEvent> & { occurredAt: number })[], config = tumbling, flushEvery = 1) {
-  const store = memoryStore();
+  const store = new PartitionStore<unknown>('windows', undefined, WINDOW_INDEXES);
+  let txn = new StoreTransaction(store, Date.now);
   const emitted: WindowResult[] = [];
   const late: { event: number; reason: string }[] = [];
   events.forEach((e, i) => {
     const event: WindowEvent = { dimension: 'entity', key: 'k', value: 1, replay: false, ...e };
-    const outcome = applyEvent(store, event, config);
+    const outcome = applyEvent(txn, event, config);
+    advanceStreamTime(txn, event.occurredAt);
     if (outcome.late) late.push({ event: i, reason: outcome.late });
     if ((i + 1) % flushEvery === 0 || i === events.length - 1) {
-      emitted.push(...flushWindows(store, store.changed, config));
-      store.changed.clear();
+      emitted.push(...flushWindows(txn, txn.changes.keys(), config));
+      store.apply(txn.changes);
+      txn = new StoreTransaction(store, Date.now);
     }
   });
   const finals = emitted.filter((r) => r.isFinal);
@@ -125,7 +111,7 @@ describe('corrections from replayed dead letters', () => {
     const short = { ...tumbling, retentionMs: 5 * MIN };
     const { late, store } = run([{ occurredAt: 1_000 }, { occurredAt: 30 * MIN }, { occurredAt: 2_000, replay: true }], short);
     expect(late).toEqual([{ event: 2, reason: 'window.expired' }]);
-    expect(store.get('entity|k|0')).toBeUndefined();
+    expect(store.read('entity|k|0', Date.now())).toBeUndefined();
   });
 
   test('a replayed event for a closed window that never received anything creates it as a final', () => {
@@ -144,5 +130,53 @@ describe('corrections from replayed dead letters', () => {
 test('closed windows leave state after their retention, so memory stays bounded', () => {
   const short = { ...tumbling, retentionMs: MIN };
   const { store } = run([{ occurredAt: 1_000 }, { occurredAt: 2 * MIN }, { occurredAt: 4 * MIN }], short);
-  expect([...store.keys()].filter((k) => k.startsWith('entity|'))).toEqual(['entity|k|120000', 'entity|k|240000']);
+  expect([...store.keys()].filter((k) => k.startsWith('entity|')).sort()).toEqual(['entity|k|120000', 'entity|k|240000']);
+});
+
+test('a window whose retention time jumps past still gets its final before it leaves state', () => {
+  const short = { ...tumbling, retentionMs: MIN };
+  const { finals, store } = run([{ occurredAt: 1_000, value: 3 }, { occurredAt: 30 * MIN }, { occurredAt: 31 * MIN }], short);
+  expect(finals.filter((f) => f.windowStart === 0)).toEqual([expect.objectContaining({ count: 1, sum: 3 })]);
+  expect(store.read('entity|k|0', Date.now())).toBeUndefined();
+});
+
+test('the indexes follow the windows: open ones until their final, every one until it leaves state', () => {
+  const short = { ...tumbling, retentionMs: MIN };
+  const { store } = run([{ occurredAt: 1_000 }, { occurredAt: MIN + 1_000, key: 'j' }, { occurredAt: 2 * MIN + 20_000, key: 'j' }], short);
+  // Window 0 closed (final out) but retained; window 1 of j closed; window 2 of j open.
+  expect(store.indexSize('open')).toBe(1);
+  expect(store.indexSize('all')).toBe(3);
+});
+
+describe('a category partition: stream time given by the merged watermark, not by its events', () => {
+  test('events ahead of the watermark do not close windows; the watermark does', () => {
+    const store = new PartitionStore<unknown>('windows', undefined, WINDOW_INDEXES);
+    const txn = new StoreTransaction(store, Date.now);
+    advanceStreamTime(txn, 5_000);
+    // A fast source's event far ahead, then a slow source's event for the first window: not late.
+    expect(applyEvent(txn, { dimension: 'category', key: 'c', occurredAt: 10 * MIN, value: 1, replay: false }, tumbling).late).toBeUndefined();
+    expect(applyEvent(txn, { dimension: 'category', key: 'c', occurredAt: 6_000, value: 2, replay: false }, tumbling).late).toBeUndefined();
+    expect(flushWindows(txn, txn.changes.keys(), tumbling).filter((r) => r.isFinal)).toEqual([]);
+    store.apply(txn.changes);
+    const next = new StoreTransaction(store, Date.now);
+    advanceStreamTime(next, MIN + 10_000);
+    expect(flushWindows(next, next.changes.keys(), tumbling).filter((r) => r.isFinal)).toEqual([expect.objectContaining({ windowStart: 0, count: 1, sum: 2 })]);
+  });
+
+  test('an event its own source had already passed the window for is late, even while the merged time is behind', () => {
+    const store = new PartitionStore<unknown>('windows', undefined, WINDOW_INDEXES);
+    const txn = new StoreTransaction(store, Date.now);
+    advanceStreamTime(txn, 5_000);
+    const event = { dimension: 'category' as const, key: 'c', occurredAt: 1_000, value: 1, replay: false };
+    expect(applyEvent(txn, event, tumbling, 2 * MIN).late).toBe('window.closed');
+    expect(applyEvent(txn, event, tumbling, 30_000).late).toBeUndefined();
+  });
+
+  test('stream time never moves back', () => {
+    const store = new PartitionStore<unknown>('windows', undefined, WINDOW_INDEXES);
+    const txn = new StoreTransaction(store, Date.now);
+    advanceStreamTime(txn, 5 * MIN);
+    advanceStreamTime(txn, MIN);
+    expect(applyEvent(txn, { dimension: 'category', key: 'c', occurredAt: 1_000, value: 1, replay: false }, tumbling).late).toBe('window.closed');
+  });
 });

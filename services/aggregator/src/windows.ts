@@ -4,8 +4,11 @@ import type { WindowAggregate } from '@sluice/contracts';
  * Event-time windows: the aggregator's whole business rule, as pure functions
  * over a key-value view of the window state. No I/O.
  *
- * Stream time of a partition is the highest event time seen in it. A window
- * closes when stream time reaches its end plus the grace period; its result is
+ * Stream time of an entity partition is the highest event time seen in it; of a
+ * category partition (fed by every entity partition through the repartition
+ * topic), the merged event time of its sources (their minimum: see
+ * libs/streams watermarks). Either way it only moves forward (`advanceStreamTime`).
+ * A window closes when stream time reaches its end plus the grace period; its result is
  * emitted as it changes (at most once per transaction) and once more, final,
  * when it closes. An event for a closed window is late. A replayed dead letter
  * is not late while its window is still retained: it corrects the window, which
@@ -29,13 +32,25 @@ export interface WindowConfig {
   retentionMs: number;
 }
 
-/** What the engine needs of a store: reads and writes of this transaction. */
+/** What the engine needs of a store: reads and writes of this transaction, and the windows due by end time. */
 export interface WindowStore {
   get(key: string): unknown;
   put(key: string, value: unknown): void;
   delete(key: string): void;
-  keys(): Iterable<string>;
+  /** Keys whose value in `index` (see WINDOW_INDEXES) is at most `bound`. */
+  indexedUpTo(index: keyof typeof WINDOW_INDEXES, bound: number): Iterable<string>;
 }
+
+const isWindow = (value: unknown): value is WindowState => typeof value === 'object' && value !== null && 'windowEnd' in value;
+
+/**
+ * The indexes a window store keeps, so that a flush touches only the windows that are due:
+ * `open` holds the windows whose final is not out yet, by end; `all` every window, by end (for expiry).
+ */
+export const WINDOW_INDEXES = {
+  open: (_key: string, value: unknown) => (isWindow(value) && !value.closed ? value.windowEnd : undefined),
+  all: (_key: string, value: unknown) => (isWindow(value) ? value.windowEnd : undefined),
+};
 
 export interface WindowEvent {
   dimension: Dimension;
@@ -60,20 +75,32 @@ export function windowsOf(occurredAt: number, config: WindowConfig): { start: nu
   return windows;
 }
 
-export function streamTimeOf(store: WindowStore): number | undefined {
+export function streamTimeOf(store: Pick<WindowStore, 'get'>): number | undefined {
   return store.get(STREAM_TIME) as number | undefined;
+}
+
+/** Moves the store's stream time forward to `time` (never back). */
+export function advanceStreamTime(store: Pick<WindowStore, 'get' | 'put'>, time: number | undefined): void {
+  if (time === undefined) return;
+  const current = streamTimeOf(store);
+  if (current === undefined || time > current) store.put(STREAM_TIME, time);
 }
 
 const closesAt = (window: { windowEnd: number }, config: WindowConfig) => window.windowEnd + config.graceMs;
 const expiresAt = (window: { windowEnd: number }, config: WindowConfig) => window.windowEnd + config.graceMs + config.retentionMs;
 
 /**
- * Applies one event to its windows. Returns why it was late if it changed no
+ * Applies one event to its windows, judged by the store's stream time (the
+ * caller advances it: by the event itself for an entity partition, by the
+ * merged time for a category partition), or by `judgedAt` when that is later:
+ * the time its source partition had reached, so that an event late in its
+ * entity partition is late in its category too. Returns why it was late if it changed no
  * window (the caller sends it to events.late); an event late for some of its
  * hopping windows and not for others updates the others.
  */
-export function applyEvent(store: WindowStore, event: WindowEvent, config: WindowConfig): { late?: LateReason; updated: number } {
-  const streamTime = streamTimeOf(store);
+export function applyEvent(store: WindowStore, event: WindowEvent, config: WindowConfig, judgedAt?: number): { late?: LateReason; updated: number } {
+  const own = streamTimeOf(store);
+  const streamTime = judgedAt === undefined ? own : own === undefined ? judgedAt : Math.max(own, judgedAt);
   let updated = 0;
   let late: LateReason | undefined;
   for (const { start, end } of windowsOf(event.occurredAt, config)) {
@@ -115,7 +142,6 @@ export function applyEvent(store: WindowStore, event: WindowEvent, config: Windo
     });
     updated += 1;
   }
-  if (streamTime === undefined || event.occurredAt > streamTime) store.put(STREAM_TIME, event.occurredAt);
   return updated > 0 ? { updated } : { updated, late: late ?? 'window.closed' };
 }
 
@@ -152,19 +178,21 @@ export function flushWindows(store: WindowStore, changed: Iterable<string>, conf
     emitted.add(key);
   };
   for (const key of [...changed]) {
-    if (key === STREAM_TIME) continue;
-    const state = store.get(key) as WindowState | undefined;
-    if (!state) continue;
+    const state = store.get(key);
+    if (!isWindow(state)) continue;
     const isFinal = state.closed || (streamTime !== undefined && streamTime >= closesAt(state, config));
     emit(key, state, isFinal);
   }
   if (streamTime === undefined) return out;
-  for (const key of [...store.keys()]) {
-    if (key === STREAM_TIME || emitted.has(key)) continue;
-    const state = store.get(key) as WindowState | undefined;
-    if (!state) continue;
-    if (streamTime >= expiresAt(state, config)) store.delete(key);
-    else if (!state.closed && streamTime >= closesAt(state, config)) emit(key, state, true);
+  // Only the windows that are due: the cost does not grow with the windows held in state.
+  for (const key of [...store.indexedUpTo('open', streamTime - config.graceMs)]) {
+    const state = store.get(key);
+    if (!emitted.has(key) && isWindow(state) && !state.closed) emit(key, state, true);
+  }
+  // A window's final always goes out before it leaves state, even when time jumps past its retention.
+  for (const key of [...store.indexedUpTo('all', streamTime - config.graceMs - config.retentionMs)]) {
+    const state = store.get(key);
+    if (!emitted.has(key) && isWindow(state) && state.closed && streamTime >= expiresAt(state, config)) store.delete(key);
   }
   return out;
 }

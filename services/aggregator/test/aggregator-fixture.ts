@@ -12,6 +12,10 @@ export interface AggregatorFixture {
   applicationId: string;
   start(env?: Record<string, string>): Promise<TestService>;
   send(events: EnrichedEvent[]): Promise<void>;
+  /** Sends to one partition of events.enriched, as one upstream partition (one enricher task) would. */
+  sendTo(partition: number, events: EnrichedEvent[]): Promise<void>;
+  /** Every record of aggregates (decoded), in the order of each partition. */
+  allAggregates(): Promise<WindowAggregate[]>;
   /** The newest record of every key in aggregates, once `done` is satisfied (or as it is when time runs out). */
   latestAggregates(done: (latest: Map<string, WindowAggregate>) => boolean, timeoutMs?: number): Promise<Map<string, WindowAggregate>>;
   readLate(expected: number): Promise<ReadRecord[]>;
@@ -53,6 +57,16 @@ export async function aggregatorFixture(partitions = 3): Promise<AggregatorFixtu
     },
     async send(events) {
       await producer.send({ topic: topics.enriched, acks: -1, messages: events.map((e) => ({ key: e.entityId, value: encoder.encode(e) })) });
+    },
+    async sendTo(partition, events) {
+      await producer.send({ topic: topics.enriched, acks: -1, messages: events.map((e) => ({ key: e.entityId, value: encoder.encode(e), partition })) });
+    },
+    async allAggregates() {
+      const records: KafkaMessage[] = [];
+      const follower = await followTopic(kafka, topics.aggregates, { onRecord: (_partition, message) => records.push(message) });
+      await follower.caughtUp;
+      await follower.stop();
+      return Promise.all(records.map((r) => decoder.decode(r.value)));
     },
     async latestAggregates(done, timeoutMs = 120_000) {
       const deadline = Date.now() + timeoutMs;

@@ -18,6 +18,8 @@ export interface Pipeline {
   topic(name: string): string;
   /** The consumer groups (application ids) of the stream stages. */
   groups: { enricher: string; aggregator: string; view: string };
+  /** Starts one more instance of a stream stage, in the same consumer group, with the same settings. */
+  scale(stage: 'enricher' | 'aggregator'): Promise<TestService>;
   http(service: TestService, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: Json }>;
   close(): Promise<void>;
 }
@@ -53,22 +55,26 @@ export async function startPipeline(options: {
     return s;
   };
   const gateway = await start('ingest-gateway', { GATEWAY_EVENTS_TOPIC: t('events.raw'), GATEWAY_CATALOG_TOPIC: t('catalog.items') });
-  const enricher = await start('enricher', {
-    ENRICHER_APPLICATION_ID: `${id}-enricher`,
-    ENRICHER_INPUT_TOPIC: t('events.raw'),
-    ENRICHER_CATALOG_TOPIC: t('catalog.items'),
-    ENRICHER_OUTPUT_TOPIC: t('events.enriched'),
-    ENRICHER_CATALOG_WAIT_MS: '500',
-  });
-  const aggregator = await start('aggregator', {
-    AGGREGATOR_APPLICATION_ID: `${id}-aggregator`,
-    AGGREGATOR_INPUT_TOPIC: t('events.enriched'),
-    AGGREGATOR_OUTPUT_TOPIC: t('aggregates'),
-    AGGREGATOR_LATE_TOPIC: t('events.late'),
-    WINDOW_SIZE_MS: '60000',
-    WINDOW_GRACE_MS: '10000',
-    WINDOW_RETENTION_MS: String(options.windowRetentionMs),
-  });
+  const stageEnv = {
+    enricher: {
+      ENRICHER_APPLICATION_ID: `${id}-enricher`,
+      ENRICHER_INPUT_TOPIC: t('events.raw'),
+      ENRICHER_CATALOG_TOPIC: t('catalog.items'),
+      ENRICHER_OUTPUT_TOPIC: t('events.enriched'),
+      ENRICHER_CATALOG_WAIT_MS: '500',
+    },
+    aggregator: {
+      AGGREGATOR_APPLICATION_ID: `${id}-aggregator`,
+      AGGREGATOR_INPUT_TOPIC: t('events.enriched'),
+      AGGREGATOR_OUTPUT_TOPIC: t('aggregates'),
+      AGGREGATOR_LATE_TOPIC: t('events.late'),
+      WINDOW_SIZE_MS: '60000',
+      WINDOW_GRACE_MS: '10000',
+      WINDOW_RETENTION_MS: String(options.windowRetentionMs),
+    },
+  };
+  const enricher = await start('enricher', stageEnv.enricher);
+  const aggregator = await start('aggregator', stageEnv.aggregator);
   const view = await start('view-api', { DATABASE_URL: databaseUrl, VIEW_INPUT_TOPIC: t('aggregates'), VIEW_CONSUMER_GROUP: `${id}-view`, VIEW_SESSION_TIMEOUT_MS: '6000' });
   const replayer = await start('dlq-replayer', {
     DATABASE_URL: databaseUrl,
@@ -86,6 +92,7 @@ export async function startPipeline(options: {
     replayer,
     topic: t,
     groups: { enricher: `${id}-enricher`, aggregator: `${id}-aggregator`, view: `${id}-view` },
+    scale: (stage) => start(stage, stageEnv[stage]),
     async http(service, method, path, body, headers = {}) {
       const { status, body: parsed } = await httpJson(`${service.url}${path}`, method, body, headers);
       return { status, body: parsed };

@@ -429,8 +429,21 @@ export class StreamProcessor {
       // Java's partitioner (murmur2), so a key lands where any Kafka client would put it.
       createPartitioner: Partitioners.DefaultPartitioner,
     });
-    // InitProducerId: bumps the epoch, so a previous owner can no longer commit, and ends its open transaction.
     await producer.connect();
+    if (exactlyOnce) {
+      // The transactional InitProducerId, now, before state and offsets are read: it bumps the epoch, so a
+      // previous owner can no longer commit, and ends its open transaction. kafkajs sends it only at the
+      // first transaction(): a previous owner that had not begun one yet (stopped, SIGSTOP) would start
+      // it later, fence this owner and commit from its own stale state and offsets (events twice).
+      // An empty transaction ends without EndTxn.
+      try {
+        const transaction = await producer.transaction();
+        await transaction.abort();
+      } catch (err) {
+        await producer.disconnect().catch(() => undefined);
+        throw err;
+      }
+    }
     task.producer = producer;
   }
 

@@ -7,6 +7,8 @@ import type { TestStack } from './cluster';
 
 export { startKafkaCluster, type KafkaCluster, type TestStack } from './cluster';
 export { checkStageEffects, type StageEffectsReport } from './effects';
+/** Marks the runtime's watermark records on a repartition topic: a check that reads such a topic skips them. */
+export { WATERMARK_HEADER } from '@sluice/streams';
 
 /** A name no other test run uses, so tests can share one broker and one database. */
 export function uniqueName(prefix: string): string {

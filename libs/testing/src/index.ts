@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { availableServices, kill, readState, restart, stackPaths, startService, stop, type StackState } from '@sluice/local-stack';
 import { Kafka, logLevel, type Admin, type ITopicConfig, type Message } from 'kafkajs';
-import { Client } from 'pg';
+import { Client, Pool } from 'pg';
 import type { TestStack } from './cluster';
 
 export { startKafkaCluster, type KafkaCluster, type TestStack } from './cluster';
@@ -233,15 +233,16 @@ export async function httpJson(
 
 /** SQL against a test database on one connection, opened at the first query; `close` is safe either way. */
 export function sqlClient(databaseUrl: string): { sql(text: string, params?: unknown[]): Promise<JsonBody[]>; close(): Promise<void> } {
-  const client = new Client({ connectionString: databaseUrl });
-  let connecting: Promise<unknown> | undefined;
+  // A pool, so that a test which restarts Postgres gets a new connection afterwards; a connection
+  // that dies while idle is dropped (the pool's 'error'), not an unhandled error of the test.
+  const pool = new Pool({ connectionString: databaseUrl, max: 2 });
+  pool.on('error', () => undefined);
   return {
     async sql(text, params = []) {
-      await (connecting ??= client.connect());
-      return (await client.query(text, params)).rows;
+      return (await pool.query(text, params)).rows;
     },
     async close() {
-      if (connecting) await client.end();
+      await pool.end();
     },
   };
 }

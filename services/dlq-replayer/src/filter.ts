@@ -1,3 +1,4 @@
+import { textProblem } from '@sluice/runtime';
 /** Filters of dead letters, from query strings or replay requests: validated, pure. */
 
 export const STATUSES = ['pending', 'replayed', 'discarded'] as const;
@@ -43,8 +44,15 @@ export function parseFilter(raw: unknown, extra: string[] = []): { filter: DeadL
     } else if (name === 'status') {
       if (!(STATUSES as readonly string[]).includes(value)) problems.push({ field: name, message: `must be one of ${STATUSES.join(', ')}` });
       else filter.status = value as Status;
+    } else if (name === 'key') {
+      // A key is bytes: any text names it, but a lone surrogate names no bytes.
+      const problem = textProblem(value.replaceAll('\u0000', ''), 'text');
+      if (problem) problems.push({ field: name, message: problem });
+      else filter.key = value;
     } else {
-      filter[name as 'topic' | 'stage' | 'code' | 'key'] = value;
+      const problem = textProblem(value, 'identifier');
+      if (problem) problems.push({ field: name, message: problem });
+      else filter[name as 'topic' | 'stage' | 'code'] = value;
     }
   }
   if (filter.from !== undefined && filter.to !== undefined && filter.from >= filter.to) problems.push({ field: 'from', message: 'must be before to' });
@@ -62,7 +70,8 @@ export function filterSql(filter: DeadLetterFilter, first: number): { where: str
   if (filter.topic !== undefined) add((p) => `source_topic = ${p}`, filter.topic);
   if (filter.stage !== undefined) add((p) => `stage = ${p}`, filter.stage);
   if (filter.code !== undefined) add((p) => `error_code = ${p}`, filter.code);
-  if (filter.key !== undefined) add((p) => `key = convert_to(${p}, 'UTF8')`, filter.key);
+  // As bytes: a key may hold what text cannot (a NUL), and is found by exactly those bytes.
+  if (filter.key !== undefined) add((p) => `key = ${p}::bytea`, Buffer.from(filter.key, 'utf8'));
   if (filter.from !== undefined) add((p) => `failed_at >= to_timestamp(${p}::bigint / 1000.0)`, filter.from);
   if (filter.to !== undefined) add((p) => `failed_at < to_timestamp(${p}::bigint / 1000.0)`, filter.to);
   if (filter.status !== undefined) add((p) => `status = ${p}`, filter.status);

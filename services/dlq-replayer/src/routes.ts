@@ -3,7 +3,7 @@ import type { Serde } from '@sluice/contracts';
 import { errorFactory, type Logger } from '@sluice/runtime';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { parseFilter, verdictFor, type DeadLetterFilter } from './filter';
-import { ReplayConflict, type DeadLetter, type ReplayerStore } from './store';
+import { printable, ReplayConflict, type DeadLetter, type ReplayerStore } from './store';
 import type { ReplayWorker } from './worker';
 
 export const ADMIN_ERRORS = {
@@ -38,7 +38,9 @@ function summary(d: DeadLetter) {
     sourceTopic: d.sourceTopic,
     sourcePartition: d.sourcePartition,
     sourceOffset: d.sourceOffset,
-    key: d.key?.toString() ?? null,
+    // Escaped where the bytes are not text (a NUL, bytes that are not UTF-8); keyBase64 is exact.
+    key: d.key ? printable(d.key).text : null,
+    keyBase64: d.key?.toString('base64') ?? null,
     errorCode: d.errorCode,
     errorMessage: d.errorMessage,
     stage: d.stage,

@@ -15,6 +15,8 @@ export interface DeadLetter {
   key: Buffer | null;
   value: Buffer | null;
   headers: Record<string, string>;
+  /** The exact header bytes, [name, value] in base64, when `headers` had to escape them. */
+  rawHeaders: [string, string][] | null;
   errorCode: string;
   errorMessage: string;
   stage: string;
@@ -36,6 +38,7 @@ interface Row {
   key: Buffer | null;
   value: Buffer | null;
   headers: Record<string, string>;
+  raw_headers: [string, string][] | null;
   error_code: string;
   error_message: string;
   stage: string;
@@ -57,6 +60,7 @@ const toDeadLetter = (r: Row): DeadLetter => ({
   key: r.key,
   value: r.value,
   headers: r.headers,
+  rawHeaders: r.raw_headers,
   errorCode: r.error_code,
   errorMessage: r.error_message,
   stage: r.stage,
@@ -67,14 +71,78 @@ const toDeadLetter = (r: Row): DeadLetter => ({
   discardReason: r.discard_reason,
 });
 
-function headersOf(message: KafkaMessage): Record<string, string> {
-  const out: Record<string, string> = {};
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const RFC3339_ISH = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Bytes as text Postgres can hold and a person can read: UTF-8 as it is, with a NUL shown as `\u0000`
+ * and every byte that is not UTF-8 as `\xNN`. `exact` says whether that text is the bytes themselves.
+ */
+export function printable(bytes: Buffer): { text: string; exact: boolean } {
+  let text: string;
+  let exact = true;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    exact = false;
+    text = '';
+    for (let i = 0; i < bytes.length; ) {
+      const length = sequenceLength(bytes, i);
+      if (length > 0) {
+        text += bytes.subarray(i, i + length).toString('utf8');
+        i += length;
+      } else {
+        text += `\\x${bytes[i]!.toString(16).padStart(2, '0')}`;
+        i += 1;
+      }
+    }
+  }
+  if (text.includes('\u0000')) {
+    exact = false;
+    text = text.replaceAll('\u0000', '\\u0000');
+  }
+  return { text, exact };
+}
+
+/** The length of the well-formed UTF-8 sequence at `i`, or 0. */
+function sequenceLength(bytes: Buffer, i: number): number {
+  const b = bytes[i]!;
+  const length = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+  if (length <= 1 || i + length > bytes.length) return length === 1 ? 1 : 0;
+  try {
+    utf8.decode(bytes.subarray(i, i + length));
+    return length;
+  } catch {
+    return 0;
+  }
+}
+
+/** A string from a header (decoded by kafkajs) as text Postgres can hold. */
+const storable = (text: string): string => printable(Buffer.from(text, 'utf8')).text;
+
+/** The headers as readable text, and, when that text is not exactly the bytes, the bytes in base64. */
+function headersOf(message: KafkaMessage): { text: Record<string, string>; raw: [string, string][] | null } {
+  const text: Record<string, string> = {};
+  const raw: [string, string][] = [];
+  let exact = true;
   for (const [k, v] of Object.entries(message.headers ?? {})) {
     if (v === undefined) continue;
     const first = Array.isArray(v) ? v[0] : v;
-    if (first !== undefined) out[k] = first.toString();
+    if (first === undefined) continue;
+    const bytes = Buffer.isBuffer(first) ? first : Buffer.from(first);
+    const name = printable(Buffer.from(k, 'utf8'));
+    const value = printable(bytes);
+    exact &&= name.exact && value.exact;
+    text[name.text] = value.text;
+    raw.push([Buffer.from(k, 'utf8').toString('base64'), bytes.toString('base64')]);
   }
-  return out;
+  return { text, raw: exact ? null : raw };
+}
+
+/** A whole number in [0, max] from header text, or null (a header is whatever the producer wrote). */
+function wholeNumber(text: string | undefined, max: bigint): string | null {
+  if (text === undefined || !/^\d{1,19}$/.test(text)) return null;
+  return BigInt(text) <= max ? text : null;
 }
 
 export interface ReplayRow {
@@ -108,28 +176,46 @@ export class ReplayerStore {
   /** Inside the index sink's transaction: one row per dead letter, by its position (a repeat is the same row). */
   async index(client: PoolClient, topic: string, partition: number, messages: KafkaMessage[]): Promise<number> {
     if (messages.length === 0) return 0;
-    const rows = messages.map((m) => {
-      const h = headersOf(m);
+    // Whatever a record holds, it is indexed: text fields escaped where text cannot hold them, numbers
+    // and times that do not parse left empty (or taken from the record), the raw headers kept.
+    let rows = messages.map((m) => {
+      const { text: h, raw } = headersOf(m);
+      const failedAt = h['dlq.failed.at'] !== undefined && RFC3339_ISH.test(h['dlq.failed.at']) ? Date.parse(h['dlq.failed.at']) : NaN;
       return {
-        sourceTopic: h['dlq.original.topic'] ?? topic.replace(/\.dlq$/, ''),
-        sourcePartition: h['dlq.original.partition'] !== undefined ? Number(h['dlq.original.partition']) : null,
-        sourceOffset: h['dlq.original.offset'] ?? null,
+        sourceTopic: h['dlq.original.topic'] ?? storable(topic.replace(/\.dlq$/, '')),
+        sourcePartition: wholeNumber(h['dlq.original.partition'], 2_147_483_647n),
+        sourceOffset: wholeNumber(h['dlq.original.offset'], 9_223_372_036_854_775_807n),
         key: m.key ?? null,
         value: m.value ?? null,
         headers: h,
+        raw: raw === null ? null : JSON.stringify(raw),
         code: h['dlq.error.code'] ?? 'unknown',
         message: h['dlq.error.message'] ?? '',
         stage: h['dlq.stage'] ?? 'unknown',
-        failedAt: h['dlq.failed.at'] && Number.isFinite(Date.parse(h['dlq.failed.at'])) ? h['dlq.failed.at'] : new Date(Number(m.timestamp)).toISOString(),
-        replayCount: Number(h['dlq.replay.count'] ?? 0) || 0,
+        failedAt: new Date(Number.isFinite(failedAt) && failedAt > 0 && failedAt < 253_402_300_800_000 ? failedAt : Number(m.timestamp)).toISOString(),
+        replayCount: Number(wholeNumber(h['dlq.replay.count'], 1_000_000n) ?? 0),
         offset: m.offset,
       };
     });
+    // One entry per original record and stage: a dead letter sent twice (at least once, by a sink that
+    // crashed before committing) is the same entry. The copies of one record share a DLQ partition (same key).
+    const origins = new Set<string>();
+    const unique = rows.filter((r) => {
+      if (r.sourcePartition === null || r.sourceOffset === null) return true;
+      const origin = JSON.stringify([r.stage, r.sourceTopic, r.sourcePartition, r.sourceOffset]);
+      if (origins.has(origin)) return false;
+      origins.add(origin);
+      return true;
+    });
+    rows = unique;
     const res = await client.query(
-      `insert into dead_letters (dlq_topic, dlq_partition, dlq_offset, source_topic, source_partition, source_offset, key, value, headers, error_code, error_message, stage, failed_at, replay_count)
-       select $1, $2, o, st, sp, so, k, v, h, c, m, s, f, rc
-       from unnest($3::bigint[], $4::text[], $5::int[], $6::bigint[], $7::bytea[], $8::bytea[], $9::jsonb[], $10::text[], $11::text[], $12::text[], $13::timestamptz[], $14::int[])
-         as t(o, st, sp, so, k, v, h, c, m, s, f, rc)
+      `insert into dead_letters (dlq_topic, dlq_partition, dlq_offset, source_topic, source_partition, source_offset, key, value, headers, raw_headers, error_code, error_message, stage, failed_at, replay_count)
+       select $1, $2, o, st, sp, so, k, v, h, rh, c, m, s, f, rc
+       from unnest($3::bigint[], $4::text[], $5::int[], $6::bigint[], $7::bytea[], $8::bytea[], $9::jsonb[], $10::jsonb[], $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::int[])
+         as t(o, st, sp, so, k, v, h, rh, c, m, s, f, rc)
+       where t.sp is null or t.so is null or not exists (
+         select 1 from dead_letters d where d.stage = t.s and d.source_topic = t.st and d.source_partition = t.sp and d.source_offset = t.so
+       )
        on conflict (dlq_topic, dlq_partition, dlq_offset) do nothing`,
       [
         topic,
@@ -141,6 +227,7 @@ export class ReplayerStore {
         rows.map((r) => r.key),
         rows.map((r) => r.value),
         rows.map((r) => JSON.stringify(r.headers)),
+        rows.map((r) => r.raw),
         rows.map((r) => r.code),
         rows.map((r) => r.message),
         rows.map((r) => r.stage),

@@ -160,8 +160,14 @@ export class ReplayWorker {
     // A send that fails may still have written the record: a later attempt looks for it from here first.
     item.status = 'producing';
     item.produceFrom = end?.high ?? '0';
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(deadLetter.headers)) if (!k.startsWith('dlq.')) headers[k] = v;
+    // The original headers, byte for byte (the raw copy when the index had to escape them), without the dead-letter ones.
+    const headers: Record<string, string | Buffer> = {};
+    if (deadLetter.rawHeaders) {
+      for (const [name, value] of deadLetter.rawHeaders) {
+        const k = Buffer.from(name, 'base64').toString('utf8');
+        if (!k.startsWith('dlq.')) headers[k] = Buffer.from(value, 'base64');
+      }
+    } else for (const [k, v] of Object.entries(deadLetter.headers)) if (!k.startsWith('dlq.')) headers[k] = v;
     headers['dlq.replay.id'] = replayId;
     headers['dlq.replay.count'] = String(deadLetter.replayCount + 1);
     headers['dlq.replay.item'] = item.deadLetterId;

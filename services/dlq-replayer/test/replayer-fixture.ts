@@ -12,6 +12,8 @@ export interface ReplayerFixture {
   start(env?: Record<string, string>): Promise<TestService>;
   /** Dead letters as the enricher writes them: the original record, plus the dlq headers. */
   deadLetter(events: ActivityEvent[], headers?: IHeaders): Promise<void>;
+  /** Raw records straight to the dead-letter topic's partition 0, whatever they hold. */
+  produce(messages: { key: string | Buffer | null; value: Buffer | null; headers: IHeaders }[]): Promise<void>;
   call(service: TestService, method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: Json }>;
   waitFor(service: TestService, replayId: string, status: string, timeoutMs?: number): Promise<Json>;
   readRaw(expected: number, timeoutMs?: number): Promise<ReadRecord[]>;
@@ -80,6 +82,9 @@ export async function replayerFixture(): Promise<ReplayerFixture> {
           },
         })),
       });
+    },
+    async produce(messages) {
+      await producer.send({ topic: topics.dlq, acks: -1, messages: messages.map((m) => ({ ...m, partition: 0 })) });
     },
     call,
     async waitFor(service, replayId, status, timeoutMs = 60_000) {

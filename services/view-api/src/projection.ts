@@ -1,7 +1,7 @@
 import { DecodeError, type Decoder, type WindowAggregate } from '@sluice/contracts';
 import type { Logger } from '@sluice/runtime';
-import { deadLetterHeaders, PostgresSink } from '@sluice/streams';
-import type { Kafka, Producer } from 'kafkajs';
+import { PostgresSink } from '@sluice/streams';
+import type { Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Change, Positioned, ViewStore } from './store';
@@ -21,14 +21,13 @@ export interface ProjectionOptions {
 
 /**
  * The aggregates topic into the window table, through the shared exactly-once
- * Postgres sink. Records that do not decode go to `<topic>.dlq` before the
- * transaction that moves the offset past them commits (at least once: the
- * dead-letter index keys them by position, so a repeat is one entry).
+ * Postgres sink. Records that do not decode, and records Postgres refuses, go
+ * to `<topic>.dlq` before the transaction that moves the offset past them
+ * commits (at least once: the dead-letter index keeps one entry per original
+ * record and stage).
  */
 export class Projection {
   private readonly sink: PostgresSink<Change[]>;
-  private dlqProducer: Producer | undefined;
-  private closing: Promise<void> | undefined;
 
   constructor(private readonly options: ProjectionOptions) {
     const applied = new Counter({ name: 'view_projected_rows_total', help: 'Window rows written to Postgres', registers: [options.metrics] });
@@ -38,7 +37,6 @@ export class Projection {
       buckets: [0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600],
       registers: [options.metrics],
     });
-    const deadLetters = new Counter({ name: 'view_dead_letters_total', help: 'Aggregate records sent to the dead-letter topic', labelNames: ['code'], registers: [options.metrics] });
     this.sink = new PostgresSink<Change[]>({
       kafka: options.kafka,
       topics: [options.topic],
@@ -48,7 +46,10 @@ export class Projection {
       logger: options.logger,
       sessionTimeoutMs: options.sessionTimeoutMs,
       retryMaxMs: options.retryMaxMs,
-      apply: async (client, { topic, partition, messages }) => {
+      stage: options.group,
+      metrics: options.metrics,
+      combine: (results) => results.flat(),
+      apply: async (client, { partition, messages, deadLetter }) => {
         const records: Positioned[] = [];
         for (const message of messages) {
           if (message.value === null) continue;
@@ -56,27 +57,7 @@ export class Projection {
             records.push({ record: await options.decoder.decode(message.value), partition, offset: message.offset });
           } catch (err) {
             if (!(err instanceof DecodeError) || err.canRetry) throw err;
-            await this.dlqProducer!.send({
-              topic: `${topic}.dlq`,
-              acks: -1,
-              messages: [
-                {
-                  key: message.key,
-                  value: message.value,
-                  headers: deadLetterHeaders(message.headers, {
-                    topic,
-                    partition,
-                    offset: message.offset,
-                    timestamp: message.timestamp,
-                    stage: options.group,
-                    code: err.code,
-                    message: err.message,
-                    failedAt: new Date(),
-                  }),
-                },
-              ],
-            });
-            deadLetters.inc({ code: err.code });
+            deadLetter(message, err.code, err.message);
           }
         }
         return options.store.apply(client, partition, records);
@@ -94,16 +75,10 @@ export class Projection {
   }
 
   async start(): Promise<void> {
-    this.dlqProducer = this.options.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-    await this.dlqProducer.connect();
     await this.sink.start();
   }
 
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      await this.sink.close();
-      await this.dlqProducer?.disconnect();
-    })();
-    return this.closing;
+    return this.sink.close();
   }
 }

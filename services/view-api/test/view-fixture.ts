@@ -11,6 +11,8 @@ export interface ViewFixture {
   databaseUrl: string;
   start(env?: Record<string, string>): Promise<TestService>;
   send(records: WindowAggregate[]): Promise<void>;
+  /** Sends to one partition, in order: raw values (bytes that may not even decode) or records. */
+  sendTo(partition: number, values: (WindowAggregate | Buffer)[]): Promise<void>;
   get(service: TestService, path: string, headers?: Record<string, string>): Promise<{ status: number; body: Json; headers: Headers }>;
   sql<T extends Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
   close(): Promise<void>;
@@ -46,6 +48,13 @@ export async function viewFixture(partitions = 3): Promise<ViewFixture> {
         topic,
         acks: -1,
         messages: records.map((r) => ({ key: `${r.dimension}|${r.key}|${r.windowStart}`, value: encoder.encode(r) })),
+      });
+    },
+    async sendTo(partition, values) {
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: values.map((v) => (Buffer.isBuffer(v) ? { key: 'raw', value: v, partition } : { key: `${v.dimension}|${v.key}|${v.windowStart}`, value: encoder.encode(v), partition })),
       });
     },
     get: (service, path, headers = {}) => httpJson(`${service.url}${path}`, 'GET', undefined, headers),

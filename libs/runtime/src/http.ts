@@ -183,6 +183,20 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   };
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A body parser's `verify`: refuses a body that is not well-formed UTF-8 (the parser would turn the bad
+ * bytes into U+FFFD, and what is stored would differ from what the client sent).
+ */
+export function verifyUtf8(_req: unknown, _res: unknown, body: Buffer): void {
+  try {
+    strictUtf8.decode(body);
+  } catch {
+    throw Object.assign(new Error('the request body is not well-formed UTF-8'), { status: 400, type: 'entity.encoding.invalid' });
+  }
+}
+
 /** Maps what express and body parsers throw to stable error codes; anything unknown is a 500. */
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
@@ -190,6 +204,8 @@ export function toHttpError(err: unknown): HttpError {
   switch (parserError.type) {
     case 'entity.parse.failed':
       return new HttpError(400, 'REQUEST_BODY_INVALID_JSON', 'the request body is not valid JSON');
+    case 'entity.encoding.invalid':
+      return new HttpError(400, 'REQUEST_BODY_INVALID_UTF8', 'the request body is not well-formed UTF-8');
     case 'entity.too.large':
       return new HttpError(413, 'REQUEST_BODY_TOO_LARGE', 'the request body is larger than the limit');
     case 'encoding.unsupported':

@@ -1,13 +1,14 @@
 export { env, loadConfig, serviceEnvShape, type Env, type EnvSchema } from './config';
 export { ConfigError, RuntimeError, RUNTIME_ERROR_CODES, type ConfigIssue, type RuntimeErrorCode } from './errors';
-export { createHttpServer, errorBody, HttpError, toHttpError, type ErrorBody, type HttpServer, type ReadinessCheck } from './http';
+export { createHttpServer, errorBody, HttpError, toHttpError, verifyUtf8, type ErrorBody, type HttpServer, type ReadinessCheck } from './http';
+export { textProblem } from './text';
 export { createKafka, isTransientKafkaError, kafkaClientConfig, kafkaEnvShape, type KafkaEnv } from './kafka';
 export { closeOnce, Lifecycle, type LifecycleOptions, type LifecycleState } from './lifecycle';
 export { createLogger, type Logger } from './logger';
 export { createMetricsRegistry } from './metrics';
 export { errorFactory, errorResponse, errorSchema, type ErrorCatalog } from './openapi';
 export { runMigrations } from './migrations';
-export { createPool, withClient, withTransaction } from './pg';
+export { createPool, postgresErrorKind, sqlState, withClient, withTransaction, type PostgresErrorKind } from './pg';
 export { PgListener } from './pg-listener';
 export { runService, type RunOptions, type ServiceConfig, type ServiceContext, type ServiceDefinition } from './service';
 export { extractTraceContext, injectTraceHeaders, startTracing, type KafkaHeaders, type Tracing } from './tracing';

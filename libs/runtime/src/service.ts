@@ -85,6 +85,17 @@ export async function runService<S extends Shape>(
   const logger = createLogger({ service: definition.name, level: config.LOG_LEVEL });
   const lifecycle = new Lifecycle({ logger, graceMs: config.SHUTDOWN_GRACE_MS, exit });
   lifecycle.installSignalHandlers();
+  // A promise nobody awaited, or an exception nobody caught, leaves the process in a state nobody
+  // planned for: log it with its context and exit non-zero, so the supervisor restarts a clean process
+  // (exactly-once holds across the restart; a half-broken process could stall its partitions for good).
+  process.on('unhandledRejection', (reason) => {
+    logger.fatal({ err: reason }, 'unhandled promise rejection: exiting to be restarted');
+    void lifecycle.shutdown('unhandledRejection', 1);
+  });
+  process.on('uncaughtException', (err, origin) => {
+    logger.fatal({ err, origin }, 'uncaught exception: exiting to be restarted');
+    void lifecycle.shutdown('uncaughtException', 1);
+  });
   const tracing = startTracing({ service: definition.name, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
   lifecycle.onShutdown('tracing', () => tracing.shutdown());
   const metrics = createMetricsRegistry(definition.name);

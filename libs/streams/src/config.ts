@@ -1,18 +1,26 @@
 import { DecodeError, type Decoder } from '@sluice/contracts';
 import { env } from '@sluice/runtime';
 import { PoisonRecordError } from './errors';
-import type { StreamProcessorOptions } from './processor';
+import type { StreamProcessor, StreamProcessorOptions } from './processor';
 
-/** A whole-number variable, typed through the runtime so services infer it like their own variables. */
+/** Variables typed through the runtime, so services infer them like their own variables. */
 type IntVariable = ReturnType<typeof env.int>;
+const UNKNOWN_ERROR_POLICIES = ['dead-letter', 'stop'] as const;
+type PolicyVariable = ReturnType<typeof env.enum<typeof UNKNOWN_ERROR_POLICIES>>;
 
 /** Environment variables every stream service takes for its processor. */
-export const streamEnvShape: Record<keyof StreamEnv, IntVariable> = {
+export const streamEnvShape: { [K in Exclude<keyof StreamEnv, 'STREAM_ON_UNKNOWN_ERROR'>]: IntVariable } & { STREAM_ON_UNKNOWN_ERROR: PolicyVariable } = {
   STREAM_COMMIT_INTERVAL_MS: env.int(100, { min: 1, max: 60_000 }),
   STREAM_MAX_BATCH_SIZE: env.int(500, { min: 1, max: 100_000 }),
   STREAM_SESSION_TIMEOUT_MS: env.int(30_000, { min: 3_000, max: 300_000 }),
   STREAM_CONCURRENCY: env.int(2, { min: 1, max: 64 }),
   STREAM_REPLICATION_FACTOR: env.int(1, { min: 1, max: 10 }),
+  /** Attempts of a record failing with an error of no known kind (a bug) before STREAM_ON_UNKNOWN_ERROR applies. */
+  STREAM_MAX_UNKNOWN_RETRIES: env.int(5, { min: 0, max: 1_000 }),
+  /** `dead-letter`: such a record goes to `<topic>.dlq` as `processing.failed`; `stop`: its partition stops (the others flow). */
+  STREAM_ON_UNKNOWN_ERROR: env.enum(UNKNOWN_ERROR_POLICIES, 'dead-letter'),
+  /** /readyz fails, naming them, while a partition has not committed for this long although it has records. */
+  STREAM_STALL_READY_MS: env.int(60_000, { min: 1_000, max: 3_600_000 }),
 };
 
 export interface StreamEnv {
@@ -21,16 +29,41 @@ export interface StreamEnv {
   STREAM_SESSION_TIMEOUT_MS: number;
   STREAM_CONCURRENCY: number;
   STREAM_REPLICATION_FACTOR: number;
+  STREAM_MAX_UNKNOWN_RETRIES: number;
+  STREAM_ON_UNKNOWN_ERROR: 'dead-letter' | 'stop';
+  STREAM_STALL_READY_MS: number;
 }
 
-export function streamTuning(config: StreamEnv): Pick<StreamProcessorOptions, 'commitIntervalMs' | 'maxBatchSize' | 'sessionTimeoutMs' | 'concurrency' | 'replicationFactor'> {
+export function streamTuning(
+  config: StreamEnv,
+): Pick<StreamProcessorOptions, 'commitIntervalMs' | 'maxBatchSize' | 'sessionTimeoutMs' | 'concurrency' | 'replicationFactor' | 'maxUnknownRetries' | 'onUnknownError'> {
   return {
     commitIntervalMs: config.STREAM_COMMIT_INTERVAL_MS,
     maxBatchSize: config.STREAM_MAX_BATCH_SIZE,
     sessionTimeoutMs: config.STREAM_SESSION_TIMEOUT_MS,
     concurrency: config.STREAM_CONCURRENCY,
     replicationFactor: config.STREAM_REPLICATION_FACTOR,
+    maxUnknownRetries: config.STREAM_MAX_UNKNOWN_RETRIES,
+    onUnknownError: config.STREAM_ON_UNKNOWN_ERROR,
   };
+}
+
+/**
+ * Runs a processor inside a service: /readyz names every partition stalled longer than
+ * STREAM_STALL_READY_MS (or stopped), the processor closes at shutdown, and it starts.
+ */
+export async function runProcessor(
+  processor: StreamProcessor,
+  service: { config: StreamEnv; http: { addReadinessCheck(name: string, check: () => Promise<void> | void): void }; lifecycle: { onShutdown(name: string, hook: () => Promise<void>): void } },
+): Promise<void> {
+  service.http.addReadinessCheck('partitions', () => {
+    const stalled = processor.stalled(service.config.STREAM_STALL_READY_MS);
+    if (stalled.length > 0) {
+      throw new Error(`stalled: ${stalled.map((s) => `${s.topic}-${s.partition} for ${Math.round(s.seconds)} s (${s.reason.slice(0, 200)})`).join('; ')}`);
+    }
+  });
+  service.lifecycle.onShutdown('stream processor', () => processor.close());
+  await processor.start();
 }
 
 /** Decodes a record's value; bytes that can never decode make it a poison record (a dead letter), a registry outage a retry. */

@@ -5,7 +5,13 @@ test('a poison record is dead-lettered, a retryable failure retried', () => {
   expect(classifyFailure(new PoisonRecordError('serde.malformed', 'x'))).toBe('dead-letter');
   expect(classifyFailure({ canRetry: false, code: 'contract.violation' })).toBe('dead-letter');
   expect(classifyFailure(new RetryableError('stream.not_yet_available', 'x'))).toBe('retry');
-  expect(classifyFailure(new Error('ECONNREFUSED'))).toBe('retry');
+  expect(classifyFailure(Object.assign(new Error('broker gone'), { name: 'KafkaJSConnectionError' }))).toBe('retry');
+});
+
+test('an error of no known kind (a bug in a processor) is unknown: bounded retries, then a dead letter', () => {
+  expect(classifyFailure(new TypeError("Cannot read properties of undefined (reading 'x')"))).toBe('unknown');
+  expect(classifyFailure(new Error('ECONNREFUSED'))).toBe('unknown');
+  expect(classifyFailure('a string')).toBe('unknown');
 });
 
 test('a fenced or stuck producer is recognised by its protocol error type, not its text alone', () => {

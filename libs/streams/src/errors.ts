@@ -9,6 +9,8 @@ export const STREAM_ERROR_CODES = {
   poison: 'stream.poison',
   /** Another instance owns the partition now (fenced producer, epoch errors). */
   fenced: 'stream.fenced',
+  /** An error of no known kind (a bug in a processor) that repeated for the record past the retry limit. */
+  processingFailed: 'processing.failed',
 } as const;
 
 /** A failure worth trying again: the transaction is aborted and the record is read again after a backoff. */
@@ -35,7 +37,12 @@ export class PoisonRecordError extends Error {
   }
 }
 
-export type FailureKind = 'retry' | 'dead-letter' | 'fenced';
+/**
+ * `retry`: known to be transient (marked `canRetry`, or a Kafka client error): tried again without limit,
+ * visibly. `dead-letter`: known poison. `fenced`: the producer lost its partition. `unknown`: anything
+ * else, tried a bounded number of times, then dead-lettered as `processing.failed` (or the partition stops).
+ */
+export type FailureKind = 'retry' | 'dead-letter' | 'fenced' | 'unknown';
 
 // Errors of the broker and of kafkajs that mean this producer can no longer commit for its partition.
 const FENCING_TYPES = new Set([
@@ -53,14 +60,17 @@ const FENCING_TYPES = new Set([
  * Decides what a failure means for the record being processed:
  * `dead-letter` for a record that can never be processed, `fenced` for a
  * producer that lost its partition or is stuck (recreate it and reprocess from
- * the committed offsets), `retry` for everything else.
+ * the committed offsets), `retry` for what is known to pass later, `unknown` for the rest.
  */
 export function classifyFailure(err: unknown): FailureKind {
   const e = err as { canRetry?: unknown; type?: unknown; name?: unknown; message?: unknown };
   if (typeof e?.type === 'string' && FENCING_TYPES.has(e.type)) return 'fenced';
   if (typeof e?.message === 'string' && /Transaction state exception|Invalid state transition|fenced/i.test(e.message)) return 'fenced';
   if (e?.canRetry === false) return 'dead-letter';
-  return 'retry';
+  if (e?.canRetry === true) return 'retry';
+  // kafkajs marks its own errors by name: a broker or the network, never the record.
+  if (typeof e?.name === 'string' && e.name.startsWith('KafkaJS')) return 'retry';
+  return 'unknown';
 }
 
 export function errorCode(err: unknown): string {

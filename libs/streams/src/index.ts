@@ -7,4 +7,4 @@ export { decodeEntry, encodeEntry, PartitionStore, SortedIndex, StoreTransaction
 export { applySourceRecord, applyWatermark, heldBack, initialMergedTime, SOURCE_HEADER, WATERMARK_HEADER, type MergedTime, type Watermark } from './watermarks';
 export { GlobalTable } from './table';
 export { PostgresSink, type PostgresSinkOptions, type SinkBatch } from './pg-sink';
-export { decodeOrDeadLetter, streamEnvShape, streamTuning, type StreamEnv } from './config';
+export { decodeOrDeadLetter, runProcessor, streamEnvShape, streamTuning, type StreamEnv } from './config';

@@ -12,6 +12,8 @@ export interface StreamMetrics {
   watermarkLag: Gauge<'topic' | 'partition'>;
   watermarkHeldBy: Gauge<'topic' | 'partition'>;
   idleSources: Gauge<'topic' | 'partition'>;
+  retries: Counter<'reason'>;
+  stalledSeconds: Gauge<'topic' | 'partition'>;
 }
 
 const byRegistry = new WeakMap<Registry, StreamMetrics>();
@@ -49,6 +51,18 @@ export function streamMetrics(registry: Registry): StreamMetrics {
     watermarkHeldBy: new Gauge({
       name: 'stream_watermark_held_by',
       help: 'The source partition holding the event time of a merged partition back (-1: none)',
+      labelNames: ['topic', 'partition'],
+      registers: [registry],
+    }),
+    retries: new Counter({
+      name: 'stream_retries_total',
+      help: 'Records or transactions tried again, by reason (transient, unknown, flush, reset, fenced)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    stalledSeconds: new Gauge({
+      name: 'stream_partition_stalled_seconds',
+      help: 'How long an assigned partition has failed to commit while it has records to process (0: flowing)',
       labelNames: ['topic', 'partition'],
       registers: [registry],
     }),

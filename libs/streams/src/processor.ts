@@ -4,7 +4,7 @@ import { extractTraceContext } from '@sluice/runtime';
 import { changelogTopicSpec, provisionTopics } from '@sluice/contracts';
 import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type KafkaMessage, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import type { Registry } from 'prom-client';
-import { classifyFailure, errorCode } from './errors';
+import { classifyFailure, errorCode, STREAM_ERROR_CODES } from './errors';
 import { deadLetterHeaders, headerText, historyHeaders } from './headers';
 import { streamMetrics, type StreamMetrics } from './metrics';
 import { PartitionStore, StoreTransaction, type IndexOf } from './store';
@@ -133,6 +133,10 @@ export interface StreamProcessorOptions {
    * delivers again. @default 60000
    */
   idleTimeoutMs?: number;
+  /** Attempts of a record whose error is of no known kind, before the `onUnknownError` policy. @default 5 */
+  maxUnknownRetries?: number;
+  /** After those attempts: the record becomes a dead letter (`processing.failed`), or its partition stops. @default 'dead-letter' */
+  onUnknownError?: 'dead-letter' | 'stop';
   /**
    * false: at-least-once (outputs acknowledged, then offsets committed; a crash
    * in between repeats records). Only for comparison in benchmarks. @default true
@@ -165,12 +169,23 @@ interface PartitionTask {
   lastRecordAt: number;
   /** On a watermarked repartition topic: the progress of every source, as committed. */
   merged?: MergedTime;
+  /** Since when the partition has not committed while it has records to process (failures in a row). */
+  stalledSince?: number;
+  lastFailure?: { kind: string; message: string };
+  /** Attempts so far of the record at `offset` that failed with an error of no known kind. */
+  unknown?: { offset: string; attempts: number };
+  /** One record per transaction until this offset commits: a flush failed, so its records are tried alone. */
+  isolateUntil?: bigint;
+  /** Records to dead-letter without processing them (their flush kept failing), by offset: code and message. */
+  condemned?: Map<string, { code: string; message: string }>;
+  /** Stopped by the `stop` policy: the record it stopped at and why. */
+  stoppedAt?: { offset: string; message: string };
 }
 
 type ChunkOutcome =
   | { kind: 'committed'; count: number }
   /** Nothing was sent for the records from `count` on (a processor asked to wait, or failed): try them again. */
-  | { kind: 'retry'; count: number; error: unknown }
+  | { kind: 'retry'; count: number; error: unknown; reason: 'transient' | 'unknown' | 'flush' }
   /**
    * A send, an offset commit or a commit failed: the transaction's outcome or the producer's
    * sequence numbers are unknown. The producer is dropped and the partition prepared again at once
@@ -233,7 +248,9 @@ export class StreamProcessor {
   /** Partition counts of the input and internal topics, read at start. */
   private readonly partitionCounts = new Map<string, number>();
   private readonly idleTimeoutMs: number;
+  private readonly maxUnknownRetries: number;
   private idleTimer: NodeJS.Timeout | undefined;
+  private stallTimer: NodeJS.Timeout | undefined;
   private offsetsAdmin: ReturnType<Kafka['admin']> | undefined;
 
   constructor(private readonly options: StreamProcessorOptions) {
@@ -244,6 +261,7 @@ export class StreamProcessor {
     this.sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000;
     this.backoff = options.retryBackoffMs ?? { initial: 100, max: 5_000 };
     this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+    this.maxUnknownRetries = options.maxUnknownRetries ?? 5;
     for (const topic of this.watermarked()) {
       if (!(options.stores ?? []).some((store) => store.inputTopic === topic.name)) {
         throw new Error(`repartition topic ${topic.name} has watermarks but no store follows it to keep its sources' progress`);
@@ -264,6 +282,20 @@ export class StreamProcessor {
   watermarks(): { topic: string; partition: number; time: number | null; lagMs: number; heldBy: number | undefined; idleSources: number }[] {
     const out = [];
     for (const task of this.tasks.values()) if (task.merged) out.push({ topic: task.topic, partition: task.partition, time: task.merged.time, ...heldBack(task.merged) });
+    return out;
+  }
+
+  /** Assigned partitions that have not committed for at least `minMs` although they have records, and why; stopped ones always. */
+  stalled(minMs: number): { topic: string; partition: number; seconds: number; reason: string }[] {
+    const now = this.now();
+    const out = [];
+    for (const task of this.tasks.values()) {
+      const since = task.stalledSince;
+      if (task.stoppedAt) out.push({ topic: task.topic, partition: task.partition, seconds: since === undefined ? 0 : (now - since) / 1000, reason: `stopped at offset ${task.stoppedAt.offset}: ${task.stoppedAt.message}` });
+      else if (since !== undefined && now - since >= minMs) {
+        out.push({ topic: task.topic, partition: task.partition, seconds: (now - since) / 1000, reason: task.lastFailure ? `${task.lastFailure.kind}: ${task.lastFailure.message}` : 'not ready' });
+      }
+    }
     return out;
   }
 
@@ -313,6 +345,13 @@ export class StreamProcessor {
       partitionsConsumedConcurrently: this.options.concurrency ?? 2,
       eachBatch: (payload) => this.onBatch(payload),
     });
+    this.stallTimer = setInterval(() => {
+      const now = this.now();
+      for (const task of this.tasks.values()) {
+        this.metrics.stalledSeconds.set({ topic: task.topic, partition: String(task.partition) }, task.stalledSince === undefined ? 0 : (now - task.stalledSince) / 1000);
+      }
+    }, 1_000);
+    this.stallTimer.unref();
     if (this.watermarked().length > 0) {
       this.idleTimer = setInterval(() => void this.announceIdleSources(), Math.max(200, Math.min(5_000, Math.floor(this.idleTimeoutMs / 4))));
       this.idleTimer.unref();
@@ -324,6 +363,7 @@ export class StreamProcessor {
     this.closing ??= (async () => {
       this.stopping = true;
       clearInterval(this.idleTimer);
+      clearInterval(this.stallTimer);
       await this.consumer?.disconnect();
       await Promise.all([...this.tasks.values()].map((task) => task.working ?? Promise.resolve()));
       await Promise.all([...this.tasks.values()].map((task) => this.dropTask(task)));
@@ -585,7 +625,13 @@ export class StreamProcessor {
     const consumer = this.consumer!;
     if (this.stopping || !isRunning() || isStale()) return;
     this.metrics.consumerLag.set({ topic, partition: String(partition) }, Number(batch.offsetLag()));
+    if (task.stoppedAt) {
+      // The `stop` policy: this partition waits for an operator (a fix and a restart); the others flow.
+      consumer.pause([{ topic, partitions: [partition] }]);
+      return;
+    }
     if (!(await this.waitReady(task, heartbeat))) {
+      task.stalledSince ??= this.now();
       consumer.seek({ topic, partition, offset: batch.firstOffset() ?? '0' });
       await heartbeat();
       await sleep(this.backoff.initial);
@@ -603,7 +649,8 @@ export class StreamProcessor {
       const floor = task.committed;
       while (floor !== undefined && start < messages.length && BigInt(messages[start]!.offset) < floor) start += 1;
       if (start >= messages.length) return;
-      const chunk = messages.slice(start, start + this.maxBatchSize);
+      const isolated = task.isolateUntil !== undefined && BigInt(messages[start]!.offset) < task.isolateUntil;
+      const chunk = messages.slice(start, start + (isolated ? 1 : this.maxBatchSize));
       const outcome = await this.runTransaction(task, chunk);
       const done = outcome.kind === 'committed' || outcome.kind === 'retry' ? outcome.count : 0;
       if (done > 0) {
@@ -611,6 +658,10 @@ export class StreamProcessor {
         resolveOffset(last);
         task.committed = BigInt(last) + 1n;
         task.failures = 0;
+        task.stalledSince = undefined;
+        if (task.isolateUntil !== undefined && task.committed >= task.isolateUntil) task.isolateUntil = undefined;
+        if (task.unknown && BigInt(task.unknown.offset) < task.committed) task.unknown = undefined;
+        for (const offset of task.condemned?.keys() ?? []) if (BigInt(offset) < task.committed) task.condemned!.delete(offset);
       }
       if (outcome.kind === 'committed') {
         start += done;
@@ -619,6 +670,17 @@ export class StreamProcessor {
       }
       const resumeAt = chunk[done]?.offset ?? chunk[0]!.offset;
       task.failures += 1;
+      task.stalledSince ??= this.now();
+      const message = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
+      task.lastFailure = { kind: outcome.kind === 'retry' ? outcome.reason : outcome.kind, message };
+      this.metrics.retries.inc({ reason: outcome.kind === 'retry' ? outcome.reason : outcome.kind });
+      // runTransaction may have stopped it (TypeScript keeps the narrowing from the check above).
+      const stopped = task.stoppedAt as PartitionTask['stoppedAt'];
+      if (stopped) {
+        this.options.logger.error({ err: outcome.error, topic, partition, offset: stopped.offset }, 'partition stopped: a record failed with an error of no known kind past its retries (STREAM_ON_UNKNOWN_ERROR=stop)');
+        consumer.pause([{ topic, partitions: [partition] }]);
+        return;
+      }
       if (outcome.kind === 'fenced') {
         this.options.logger.warn({ err: outcome.error, topic, partition }, 'producer fenced: dropping it; reprocessing from the committed offset after the rebalance');
         await this.dropTask(task);
@@ -629,11 +691,15 @@ export class StreamProcessor {
           'transaction failed with its outcome unknown: new producer, state and offsets read back from Kafka',
         );
         await this.dropTask(task);
-      } else {
-        this.options.logger.debug({ err: outcome.error, topic, partition, offset: resumeAt }, 'will try again');
       }
       consumer.seek({ topic, partition, offset: resumeAt });
       const wait = Math.min(this.backoff.max, this.backoff.initial * 2 ** Math.min(task.failures - 1, 10));
+      if (outcome.kind === 'retry') {
+        this.options.logger.warn(
+          { err: outcome.error, topic, partition, offset: resumeAt, reason: outcome.reason, failures: task.failures, retryInMs: wait, ...(task.unknown ? { attempts: task.unknown.attempts, maxAttempts: this.maxUnknownRetries } : {}) },
+          'record not processed; trying again',
+        );
+      }
       await sleep(wait);
       await heartbeat();
       return;
@@ -668,6 +734,9 @@ export class StreamProcessor {
     const outputs: OutputRecord[] = [];
     let count = 0;
     let retryError: unknown;
+    let retryReason: 'transient' | 'unknown' = 'transient';
+    // Records processed (not condemned): a transaction of condemned records alone needs no flush.
+    let processed = 0;
     // Event time: what this transaction's records report (a source task), and the merged time (a watermarked task).
     let eventTime: number | undefined;
     let merged = task.merged;
@@ -683,6 +752,12 @@ export class StreamProcessor {
           count += 1;
           continue;
         }
+      }
+      const condemned = task.condemned?.get(record.offset);
+      if (condemned) {
+        outputs.push(this.deadLetter(task, record, condemned.code, condemned.message));
+        count += 1;
+        continue;
       }
       const recordStores = new Map<string, StoreTransaction<unknown>>();
       const recordOutputs: OutputRecord[] = [];
@@ -726,35 +801,39 @@ export class StreamProcessor {
           outputs.push({ ...o, headers });
         }
         count += 1;
+        processed += 1;
       } catch (err) {
-        if (classifyFailure(err) !== 'dead-letter') {
+        const kind = classifyFailure(err);
+        let code = errorCode(err);
+        if (kind === 'unknown') {
+          // A bug, most likely: a bounded number of attempts, then the policy.
+          const attempts = task.unknown?.offset === record.offset ? task.unknown.attempts + 1 : 1;
+          task.unknown = { offset: record.offset, attempts };
+          if (attempts <= this.maxUnknownRetries) {
+            retryError = err;
+            retryReason = 'unknown';
+            break;
+          }
+          if (this.options.onUnknownError === 'stop') {
+            task.stoppedAt = { offset: record.offset, message: err instanceof Error ? err.message : String(err) };
+            retryError = err;
+            retryReason = 'unknown';
+            break;
+          }
+          code = STREAM_ERROR_CODES.processingFailed;
+        } else if (kind !== 'dead-letter') {
           retryError = err;
+          retryReason = 'transient';
           break;
         }
-        const code = errorCode(err);
-        outputs.push({
-          topic: `${task.topic}.dlq`,
-          key: record.key,
-          value: record.value,
-          headers: deadLetterHeaders(record.headers, {
-            topic: task.topic,
-            partition: task.partition,
-            offset: record.offset,
-            timestamp: record.timestamp,
-            stage: this.options.application,
-            code,
-            message: err instanceof Error ? err.message : String(err),
-            failedAt: new Date(this.now()),
-          }),
-        });
-        this.metrics.deadLetters.inc({ code });
+        outputs.push(this.deadLetter(task, record, code, err instanceof Error ? err.message : String(err)));
         count += 1;
       }
       // A record from a source that was idle: it delivers again, and holds time back from now on.
       if (merged && source !== undefined && /^\d+$/.test(source)) merged = applySourceRecord(merged, Number(source));
     }
-    if (count === 0) return { kind: 'retry', count: 0, error: retryError };
-    if (this.options.flush) {
+    if (count === 0) return { kind: 'retry', count: 0, error: retryError, reason: retryReason };
+    if (this.options.flush && processed > 0) {
       try {
         await this.options.flush({
           topic: task.topic,
@@ -765,7 +844,7 @@ export class StreamProcessor {
           watermark,
         });
       } catch (err) {
-        return { kind: 'retry', count: 0, error: err };
+        return this.flushFailed(task, chunk.slice(0, count), err);
       }
     }
     this.expireEntries(task, chunkStore);
@@ -787,7 +866,53 @@ export class StreamProcessor {
     for (const [name, txn] of storeTxns) task.stores.get(name)?.apply(txn.changes);
     this.metrics.recordsIn.inc({ topic: task.topic }, count);
     for (const o of outputs) this.metrics.recordsOut.inc({ topic: o.topic });
-    return retryError === undefined ? { kind: 'committed', count } : { kind: 'retry', count, error: retryError };
+    return retryError === undefined ? { kind: 'committed', count } : { kind: 'retry', count, error: retryError, reason: retryReason };
+  }
+
+  /** The dead letter of `record`: its key, value and headers untouched, plus the cause. */
+  private deadLetter(task: PartitionTask, record: InputRecord, code: string, message: string): OutputRecord {
+    this.metrics.deadLetters.inc({ code });
+    return {
+      topic: `${task.topic}.dlq`,
+      key: record.key,
+      value: record.value,
+      headers: deadLetterHeaders(record.headers, {
+        topic: task.topic,
+        partition: task.partition,
+        offset: record.offset,
+        timestamp: record.timestamp,
+        stage: this.options.application,
+        code,
+        message,
+        failedAt: new Date(this.now()),
+      }),
+    };
+  }
+
+  /**
+   * A flush failed. Transient: the records are tried again. Otherwise the failure is attributed to the
+   * records it came from: they are tried one per transaction, and a record whose own flush keeps failing
+   * (the bounded attempts of an unknown error; at once for a poison error) becomes a dead letter without
+   * being processed, or stops the partition under the `stop` policy.
+   */
+  private flushFailed(task: PartitionTask, records: KafkaMessage[], err: unknown): ChunkOutcome {
+    const kind = classifyFailure(err);
+    if (kind === 'retry' || kind === 'fenced') return { kind: 'retry', count: 0, error: err, reason: 'transient' };
+    if (records.length > 1) {
+      task.isolateUntil = BigInt(records.at(-1)!.offset) + 1n;
+      return { kind: 'retry', count: 0, error: err, reason: 'flush' };
+    }
+    const offset = records[0]!.offset;
+    const attempts = task.unknown?.offset === offset ? task.unknown.attempts + 1 : 1;
+    task.unknown = { offset, attempts };
+    const message = err instanceof Error ? err.message : String(err);
+    if (kind === 'unknown' && attempts <= this.maxUnknownRetries) return { kind: 'retry', count: 0, error: err, reason: 'flush' };
+    if (kind === 'unknown' && this.options.onUnknownError === 'stop') task.stoppedAt = { offset, message };
+    else {
+      task.condemned ??= new Map();
+      task.condemned.set(offset, { code: kind === 'dead-letter' ? errorCode(err) : STREAM_ERROR_CODES.processingFailed, message });
+    }
+    return { kind: 'retry', count: 0, error: err, reason: 'flush' };
   }
 
   /**

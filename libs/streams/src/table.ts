@@ -1,10 +1,16 @@
-import type { Kafka } from 'kafkajs';
+import type { Kafka, KafkaMessage } from 'kafkajs';
+import { classifyFailure } from './errors';
 import { followTopic, type Follower } from './follow';
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * A compacted topic held in memory as a table, key → decoded value, on every
- * instance (all partitions). Tombstones delete. Records that do not decode are
- * skipped and reported through `onBadRecord`.
+ * instance (all partitions). Tombstones delete. A record whose decoding fails
+ * for a reason that passes (the registry unavailable) is tried again, in
+ * order, until it decodes, each failure reported through `onRetry`; one that
+ * can never decode is handed to `onBadRecord` (which dead-letters it), never
+ * dropped silently.
  */
 export class GlobalTable<V> {
   private readonly rows = new Map<string, V>();
@@ -14,7 +20,8 @@ export class GlobalTable<V> {
     private readonly kafka: Kafka,
     readonly topic: string,
     private readonly decode: (value: Buffer) => Promise<V>,
-    private readonly onBadRecord: (err: unknown, partition: number, offset: string) => void,
+    private readonly onBadRecord: (err: unknown, partition: number, message: KafkaMessage) => Promise<void> | void,
+    private readonly onRetry: (err: unknown, attempt: number, partition: number, offset: string) => void = () => undefined,
   ) {}
 
   get size(): number {
@@ -40,10 +47,18 @@ export class GlobalTable<V> {
             this.rows.delete(key);
             return;
           }
-          try {
-            this.rows.set(key, await this.decode(value));
-          } catch (err) {
-            this.onBadRecord(err, partition, message.offset);
+          for (let attempt = 1; ; attempt++) {
+            try {
+              this.rows.set(key, await this.decode(value));
+              return;
+            } catch (err) {
+              if (classifyFailure(err) !== 'retry' || this.stopped) {
+                if (!this.stopped) await this.onBadRecord(err, partition, message);
+                return;
+              }
+              this.onRetry(err, attempt, partition, message.offset);
+              await sleep(Math.min(5_000, 100 * 2 ** Math.min(attempt, 6)));
+            }
           }
         });
       },
@@ -52,7 +67,10 @@ export class GlobalTable<V> {
     await chain;
   }
 
+  private stopped = false;
+
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.follower?.stop();
   }
 }

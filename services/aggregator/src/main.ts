@@ -1,7 +1,7 @@
 import '@sluice/runtime/tracing-register';
 import { Serde, valueSubjectOf, type EnrichedEvent, type WindowAggregate } from '@sluice/contracts';
 import { createKafka, runService } from '@sluice/runtime';
-import { decodeOrDeadLetter, DLQ_HEADERS, headerText, StreamProcessor, streamTuning, type StoreTransaction } from '@sluice/streams';
+import { decodeOrDeadLetter, DLQ_HEADERS, headerText, runProcessor, StreamProcessor, streamTuning, type StoreTransaction } from '@sluice/streams';
 import { Counter, Gauge } from 'prom-client';
 import { aggregatorEnvShape } from './config';
 import { advanceStreamTime, applyEvent, flushWindows, WINDOW_INDEXES, windowKey, type Dimension, type WindowConfig, type WindowStore } from './windows';
@@ -12,7 +12,7 @@ void runService({
   name: 'aggregator',
   defaultPort: 8092,
   envShape: aggregatorEnvShape,
-  async start({ config, logger, metrics, lifecycle }) {
+  async start({ config, logger, metrics, http, lifecycle }) {
     const windows: WindowConfig = {
       sizeMs: config.WINDOW_SIZE_MS,
       hopMs: config.WINDOW_HOP_MS > 0 ? Math.min(config.WINDOW_HOP_MS, config.WINDOW_SIZE_MS) : config.WINDOW_SIZE_MS,
@@ -119,7 +119,6 @@ void runService({
         this.set({ dimension: 'category' }, Math.max(0, ...category.map((w) => w.lagMs)));
       },
     });
-    lifecycle.onShutdown('stream processor', () => processor.close());
-    await processor.start();
+    await runProcessor(processor, { config, http, lifecycle });
   },
 });

@@ -1,7 +1,7 @@
 import '@sluice/runtime/tracing-register';
-import { Serde, valueSubjectOf, type ActivityEvent, type CatalogItem, type EnrichedEvent } from '@sluice/contracts';
+import { dlqTopicOf, Serde, valueSubjectOf, type ActivityEvent, type CatalogItem, type EnrichedEvent } from '@sluice/contracts';
 import { createKafka, runService } from '@sluice/runtime';
-import { decodeOrDeadLetter, GlobalTable, headerText, PoisonRecordError, RetryableError, STREAM_ERROR_CODES, StreamProcessor, streamTuning } from '@sluice/streams';
+import { deadLetterHeaders, decodeOrDeadLetter, errorCode, GlobalTable, headerText, PoisonRecordError, RetryableError, STREAM_ERROR_CODES, runProcessor, StreamProcessor, streamTuning } from '@sluice/streams';
 import { Counter, Gauge } from 'prom-client';
 import { enricherEnvShape } from './config';
 import { decide } from './enrich';
@@ -20,16 +20,41 @@ void runService({
     const output = await serde.encoder<EnrichedEvent>(valueSubjectOf(config.ENRICHER_OUTPUT_TOPIC), 'EnrichedEvent');
 
     const duplicates = new Counter({ name: 'enricher_duplicates_total', help: 'Events dropped because their eventId was emitted before', registers: [metrics] });
-    const badCatalogRecords = new Counter({ name: 'enricher_bad_catalog_records_total', help: 'Catalog records that did not decode and were skipped', registers: [metrics] });
+    const badCatalogRecords = new Counter({ name: 'enricher_bad_catalog_records_total', help: 'Catalog records that can never decode, sent to the dead-letter topic', registers: [metrics] });
 
+    // A catalog record that can never decode goes to catalog.items.dlq (every instance sends it, at least
+    // once: the dead-letter index keeps one entry per record and stage); a registry outage is waited out.
+    const deadLetters = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await deadLetters.connect();
+    let closed = false;
+    lifecycle.onShutdown('catalog dead letters', async () => {
+      closed = true;
+      await deadLetters.disconnect();
+    });
     const catalog = new GlobalTable<CatalogItem>(
       kafka,
       config.ENRICHER_CATALOG_TOPIC,
       (value) => catalogItems.decode(value),
-      (err, partition, offset) => {
+      async (err, partition, message) => {
         badCatalogRecords.inc();
-        logger.error({ err, partition, offset }, 'skipped a catalog record that does not decode');
+        const code = errorCode(err);
+        logger.error({ err, partition, offset: message.offset, code }, 'a catalog record does not decode: dead letter');
+        const cause = { topic: config.ENRICHER_CATALOG_TOPIC, partition, offset: message.offset, timestamp: message.timestamp, stage: config.ENRICHER_APPLICATION_ID, code };
+        for (let attempt = 1; !closed; attempt++) {
+          try {
+            await deadLetters.send({
+              topic: dlqTopicOf(config.ENRICHER_CATALOG_TOPIC),
+              acks: -1,
+              messages: [{ key: message.key, value: message.value, headers: deadLetterHeaders(message.headers, { ...cause, message: err instanceof Error ? err.message : String(err), failedAt: new Date() }) }],
+            });
+            return;
+          } catch (sendErr) {
+            logger.warn({ err: sendErr, attempt }, 'sending a catalog dead letter failed; trying again');
+            await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** Math.min(attempt, 6))));
+          }
+        }
       },
+      (err, attempt, partition, offset) => logger.warn({ err, attempt, partition, offset }, 'a catalog record cannot be decoded now (registry?); trying again'),
     );
     new Gauge({ name: 'enricher_catalog_entries', help: 'Entries in the catalog table', registers: [metrics], collect() { this.set(catalog.size); } });
     let catalogLoaded = false;
@@ -92,7 +117,6 @@ void runService({
         }
       },
     });
-    lifecycle.onShutdown('stream processor', () => processor.close());
-    await processor.start();
+    await runProcessor(processor, { config, http, lifecycle });
   },
 });

@@ -36,7 +36,7 @@ export async function startPipeline(options: {
   kafka?: Kafka;
   /** @default 1 */
   replicationFactor?: number;
-  /** Variables for every service, on top of the defaults. */
+  /** Variables for every service, over the defaults (the stages' own included). */
   env?: Record<string, string>;
 }): Promise<Pipeline> {
   const kafka = options.kafka ?? testKafka();
@@ -46,11 +46,11 @@ export async function startPipeline(options: {
   );
   const t = (name: string) => `${prefix}${name}`;
   const databaseUrl = await createTestDatabase('e2e');
-  const common = { LOG_LEVEL: 'info', STREAM_SESSION_TIMEOUT_MS: '6000', ...options.env };
+  const common = { LOG_LEVEL: 'info', STREAM_SESSION_TIMEOUT_MS: '6000' };
   const id = uniqueName('e2e');
   const services: TestService[] = [];
   const start = async (name: string, env: Record<string, string>) => {
-    const s = await startTestService(name, { env: { ...common, ...env }, ...(options.stack ? { stack: options.stack } : {}) });
+    const s = await startTestService(name, { env: { ...common, ...env, ...options.env }, ...(options.stack ? { stack: options.stack } : {}) });
     services.push(s);
     return s;
   };

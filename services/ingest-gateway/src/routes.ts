@@ -1,5 +1,5 @@
 import type { Encoder, ActivityEvent, CatalogItem } from '@sluice/contracts';
-import { errorFactory, HttpError, injectTraceHeaders } from '@sluice/runtime';
+import { errorFactory, HttpError, injectTraceHeaders, verifyUtf8 } from '@sluice/runtime';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { IHeaders } from 'kafkajs';
 import type { ApiKeys } from './api-keys';
@@ -79,7 +79,7 @@ export function gatewayRoutes(deps: GatewayDeps): Router {
     next();
   };
 
-  const json = express.json({ limit: deps.maxBodyBytes, strict: false, type: () => true });
+  const json = express.json({ limit: deps.maxBodyBytes, strict: false, type: () => true, verify: verifyUtf8 });
 
   router.post('/v1/events', authenticate, requireJson, json, async (req, res) => {
     const checked = validateEvents(req.body, deps.limits);

@@ -63,3 +63,42 @@ test('a catalog item takes its entityId from the path and its time from the requ
     ],
   });
 });
+
+describe('what no stage can store is refused at the edge, naming the path', () => {
+  const base = { eventId: 'e1', type: 'view', entityId: 'sku-1', occurredAt: '2026-01-31T12:00:00Z', value: 1 };
+  const problemsOf = (body: unknown) => {
+    const result = validateEvents(body);
+    return 'problems' in result ? result.problems.map((p) => [p.path, p.message]) : [];
+  };
+
+  test('NUL or another control character in an id, a type or an attribute name', () => {
+    expect(problemsOf({ ...base, entityId: 'a\u0000b' })).toEqual([['/entityId', expect.stringMatching(/control characters/)]]);
+    expect(problemsOf({ ...base, eventId: 'e\n1' })).toEqual([['/eventId', expect.stringMatching(/control characters/)]]);
+    expect(problemsOf({ ...base, type: '\u007f' })).toEqual([['/type', expect.stringMatching(/control characters/)]]);
+    expect(problemsOf({ ...base, userId: 'u\u0001' })).toEqual([['/userId', expect.stringMatching(/control characters/)]]);
+    expect(problemsOf({ ...base, attributes: { 'a\u0000': 'x' } })).toEqual([['/attributes/a\\u0000', expect.stringMatching(/name must not contain control/)]]);
+  });
+
+  test('a NUL in an attribute value; tabs and newlines are fine there', () => {
+    expect(problemsOf({ ...base, attributes: { note: 'x\u0000' } })).toEqual([['/attributes/note', expect.stringMatching(/NUL/)]]);
+    expect(problemsOf({ ...base, attributes: { note: 'line 1\nline 2\t.' } })).toEqual([]);
+  });
+
+  test('a lone surrogate anywhere', () => {
+    expect(problemsOf({ ...base, eventId: '\ud800' })).toEqual([['/eventId', expect.stringMatching(/lone surrogate/)]]);
+    expect(problemsOf({ events: [base, { ...base, attributes: { k: 'x\udc00' } }] })).toEqual([['/events/1/attributes/k', expect.stringMatching(/lone surrogate/)]]);
+    expect(problemsOf({ ...base, entityId: '😀' })).toEqual([]);
+  });
+
+  test('the catalog: its entity id (from the path), its category and its name', () => {
+    const item = { name: 'n', category: 'c' };
+    const catalog = (id: string, body: unknown) => {
+      const result = validateCatalogItem(id, body, 0);
+      return 'problems' in result ? result.problems.map((p) => p.path) : [];
+    };
+    expect(catalog('a\u0000', item)).toEqual(['(path)/entityId']);
+    expect(catalog('a', { ...item, category: 'c\u0000' })).toEqual(['/category']);
+    expect(catalog('a', { ...item, name: 'n\ud800' })).toEqual(['/name']);
+    expect(catalog('a', { ...item, name: 'two\nlines' })).toEqual([]);
+  });
+});

@@ -1,4 +1,5 @@
 import type { ActivityEvent, CatalogItem } from '@sluice/contracts';
+import { textProblem } from '@sluice/runtime';
 
 /** One thing wrong with a request body: where (JSON pointer from the body) and what. */
 export interface Problem {
@@ -31,15 +32,18 @@ export function parseRfc3339(text: string): number | undefined {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function text(value: unknown, path: string, problems: Problem[], index: number | undefined, max: number, required = true): string | undefined {
+/** A string field: ids, types and names are `identifier`s (no control characters); names for people are `text`. */
+function text(value: unknown, path: string, problems: Problem[], index: number | undefined, max: number, required = true, kind: 'identifier' | 'text' = 'identifier'): string | undefined {
   const at = (message: string) => problems.push({ ...(index !== undefined ? { index } : {}), path, message });
   if (value === undefined) {
     if (required) at('is required');
     return undefined;
   }
+  let problem: string | undefined;
   if (typeof value !== 'string') at('must be a string');
   else if (value.length === 0) at('must not be empty');
   else if (value.length > max) at(`must be at most ${max} characters`);
+  else if ((problem = textProblem(value, kind)) !== undefined) at(problem);
   else return value;
   return undefined;
 }
@@ -55,9 +59,14 @@ function attributes(value: unknown, path: string, problems: Problem[], index: nu
   if (entries.length > limits.maxAttributes) at(path, `must have at most ${limits.maxAttributes} entries`);
   const out: Record<string, string> = {};
   for (const [k, v] of entries) {
-    if (typeof v !== 'string') at(`${path}/${k}`, 'must be a string');
-    else if (v.length > limits.maxAttributeLength) at(`${path}/${k}`, `must be at most ${limits.maxAttributeLength} characters`);
-    else if (k.length > limits.maxAttributeLength) at(`${path}/${k}`, `name must be at most ${limits.maxAttributeLength} characters`);
+    // The path names the attribute as JSON would (a name may hold anything JSON can).
+    const where = `${path}/${JSON.stringify(k).slice(1, -1)}`;
+    let problem: string | undefined;
+    if (typeof v !== 'string') at(where, 'must be a string');
+    else if (v.length > limits.maxAttributeLength) at(where, `must be at most ${limits.maxAttributeLength} characters`);
+    else if (k.length > limits.maxAttributeLength) at(where, `name must be at most ${limits.maxAttributeLength} characters`);
+    else if ((problem = textProblem(k, 'identifier')) !== undefined) at(where, `name ${problem}`);
+    else if ((problem = textProblem(v, 'text')) !== undefined) at(where, problem);
     else out[k] = v;
   }
   return out;
@@ -72,7 +81,7 @@ function event(raw: unknown, base: string, index: number | undefined, limits: Li
     at(base || '/', 'must be an object');
     return undefined;
   }
-  for (const key of Object.keys(raw)) if (!EVENT_FIELDS.has(key)) at(`${base}/${key}`, 'is not a field of an event');
+  for (const key of Object.keys(raw)) if (!EVENT_FIELDS.has(key)) at(`${base}/${JSON.stringify(key).slice(1, -1)}`, 'is not a field of an event');
   const eventId = text(raw.eventId, `${base}/eventId`, problems, index, limits.maxIdLength);
   const type = text(raw.type, `${base}/type`, problems, index, limits.maxIdLength);
   const entityId = text(raw.entityId, `${base}/entityId`, problems, index, limits.maxIdLength);
@@ -97,7 +106,7 @@ export function validateEvents(body: unknown, limits: Limits = DEFAULT_LIMITS): 
   const problems: Problem[] = [];
   if (isObject(body) && 'events' in body) {
     const list = body.events;
-    for (const key of Object.keys(body)) if (key !== 'events') problems.push({ path: `/${key}`, message: 'is not a field of a batch' });
+    for (const key of Object.keys(body)) if (key !== 'events') problems.push({ path: `/${JSON.stringify(key).slice(1, -1)}`, message: 'is not a field of a batch' });
     if (!Array.isArray(list)) return { problems: [...problems, { path: '/events', message: 'must be an array' }] };
     if (list.length === 0) return { problems: [...problems, { path: '/events', message: 'must not be empty' }] };
     if (list.length > limits.maxEvents) return { problems: [...problems, { path: '/events', message: `must have at most ${limits.maxEvents} events` }] };
@@ -114,9 +123,13 @@ const CATALOG_FIELDS = new Set(['name', 'category', 'price', 'attributes', 'upda
 export function validateCatalogItem(entityId: string, body: unknown, now: number, limits: Limits = DEFAULT_LIMITS): { item: CatalogItem } | { problems: Problem[] } {
   const problems: Problem[] = [];
   if (entityId.length === 0 || entityId.length > limits.maxIdLength) problems.push({ path: '(path)/entityId', message: `must be 1 to ${limits.maxIdLength} characters` });
+  else {
+    const problem = textProblem(entityId, 'identifier');
+    if (problem) problems.push({ path: '(path)/entityId', message: problem });
+  }
   if (!isObject(body)) return { problems: [...problems, { path: '/', message: 'must be an object' }] };
-  for (const key of Object.keys(body)) if (!CATALOG_FIELDS.has(key)) problems.push({ path: `/${key}`, message: 'is not a field of a catalog item' });
-  const name = text(body.name, '/name', problems, undefined, limits.maxAttributeLength);
+  for (const key of Object.keys(body)) if (!CATALOG_FIELDS.has(key)) problems.push({ path: `/${JSON.stringify(key).slice(1, -1)}`, message: 'is not a field of a catalog item' });
+  const name = text(body.name, '/name', problems, undefined, limits.maxAttributeLength, true, 'text');
   const category = text(body.category, '/category', problems, undefined, limits.maxIdLength);
   let price: number | null = null;
   if (body.price !== undefined && body.price !== null) {

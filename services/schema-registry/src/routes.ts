@@ -1,3 +1,4 @@
+import { textProblem, verifyUtf8 } from '@sluice/runtime';
 import express, { type ErrorRequestHandler, type Request, type Router } from 'express';
 import { REGISTRY_ERRORS, RegistryError } from './errors';
 import { parseVersion, type Registry } from './registry';
@@ -20,9 +21,14 @@ export function registryRoutes(registry: Registry, options: { maxBodyBytes: numb
     next();
   });
   // Clients send application/vnd.schemaregistry.v1+json, application/json or nothing: every body is JSON here.
-  router.use(express.json({ type: () => true, limit: options.maxBodyBytes, strict: false }));
+  router.use(express.json({ type: () => true, limit: options.maxBodyBytes, strict: false, verify: verifyUtf8 }));
 
   const send = (res: express.Response, body: unknown) => res.type(CONTENT_TYPE).send(JSON.stringify(body));
+  // Before any route reaches the store: a subject that Postgres text cannot hold is the client's error.
+  router.param('subject', (_req, _res, next, subject: string) => {
+    const problem = textProblem(subject, 'identifier');
+    next(problem ? new RegistryError(REGISTRY_ERRORS.invalidSubject, `The subject ${JSON.stringify(subject)} is not valid: it ${problem}.`) : undefined);
+  });
 
   router.get('/subjects', async (req, res) => send(res, await registry.subjects(flag(req, 'deleted'))));
   router.get('/subjects/:subject/versions', async (req, res) =>
@@ -91,6 +97,10 @@ function toRegistryError(err: unknown): RegistryError {
   const parserError = err as { type?: string };
   if (parserError.type === 'entity.too.large') return new RegistryError(REGISTRY_ERRORS.bodyTooLarge, 'The request body is larger than the limit');
   if (parserError.type === 'entity.parse.failed') return new RegistryError(REGISTRY_ERRORS.badRequest, 'The request body is not valid JSON');
+  if (parserError.type === 'entity.encoding.invalid') return new RegistryError(REGISTRY_ERRORS.badRequest, 'The request body is not well-formed UTF-8');
   if (parserError.type !== undefined) return new RegistryError(REGISTRY_ERRORS.badRequest, `Bad request: ${parserError.type}`);
+  // express refuses a path whose percent-encoding is not UTF-8 (a URIError with status 400): the client's error.
+  const status = (err as { status?: unknown }).status;
+  if (typeof status === 'number' && status >= 400 && status < 500) return new RegistryError(REGISTRY_ERRORS.badRequest, 'Bad request: the path is not well-formed');
   return new RegistryError(REGISTRY_ERRORS.storeError, 'Error in the backend data store');
 }

@@ -39,7 +39,14 @@ export class LiveUpdates {
   /** A notification payload from Postgres. */
   publish(payload: string | undefined): void {
     if (!payload) return;
-    const change = JSON.parse(payload) as Change;
+    let change: Change;
+    try {
+      change = JSON.parse(payload) as Change;
+    } catch {
+      // Not a notification of this service (anyone may NOTIFY the channel): nothing to push.
+      return;
+    }
+    if (typeof change !== 'object' || change === null || typeof change.seq !== 'string' || typeof change.window !== 'object') return;
     for (const s of this.subscribers) {
       if (!matches(s.filter, change)) continue;
       if (s.buffer) s.buffer.push(change);

@@ -1,3 +1,4 @@
+import { textProblem } from '@sluice/runtime';
 /** Query parameters of the view API, validated: pure functions, no I/O. */
 
 export type Dimension = 'entity' | 'category';
@@ -64,6 +65,11 @@ class Reader {
     if (value === undefined) return undefined;
     if (typeof value !== 'string') {
       this.problems.push({ parameter: name, message: 'must be given once, as a plain value' });
+      return undefined;
+    }
+    const problem = textProblem(value, 'identifier');
+    if (problem) {
+      this.problems.push({ parameter: name, message: problem });
       return undefined;
     }
     return value;

@@ -1,3 +1,4 @@
+import { readTopic } from '@sluice/testing';
 import { activity, catalogItem, enricherFixture, type EnricherFixture } from './pipeline';
 
 jest.setTimeout(120_000);
@@ -49,6 +50,20 @@ test('garbage bytes and an event for an unknown entity end in the dead-letter to
   const missing = byCode.get('catalog.missing')!;
   expect(missing.headers['dlq.original.offset']).toBe('1');
   expect(missing.key).toBe('nobody-knows');
+});
+
+test('a catalog record that can never decode goes to catalog.items.dlq; the catalog records behind it load', async () => {
+  pipeline = await enricherFixture(1);
+  await pipeline.sendRawCatalog('broken', Buffer.from([0, 0, 0, 0, 1, 0xff]));
+  await pipeline.upsertCatalog([catalogItem('after-it')]);
+  await pipeline.start();
+  await pipeline.sendEvents([activity('after-it')]);
+  expect((await pipeline.readEnriched(1)).map((e) => e.entityId)).toEqual(['after-it']);
+  const dead = await readTopic(pipeline.kafka, `${pipeline.topics.catalog}.dlq`, { done: (r) => r.length >= 1, timeoutMs: 30_000 });
+  expect(dead.map((d) => [d.key, d.headers['dlq.original.topic'], d.headers['dlq.original.offset'], d.headers['dlq.stage']])).toEqual([
+    ['broken', pipeline.topics.catalog, '0', pipeline.applicationId],
+  ]);
+  expect(dead[0]!.headers['dlq.error.code']).toMatch(/^serde\./);
 });
 
 test('the history of a record travels to its output: trace context, replay id and count', async () => {

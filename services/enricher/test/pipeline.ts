@@ -12,6 +12,8 @@ export interface EnricherFixture {
   sendEvents(events: ActivityEvent[], headers?: Record<string, string>): Promise<void>;
   sendRaw(key: string, value: Buffer): Promise<void>;
   upsertCatalog(items: CatalogItem[]): Promise<void>;
+  /** Raw bytes on the catalog topic, as a producer that does not follow the contract would write them. */
+  sendRawCatalog(key: string, value: Buffer): Promise<void>;
   readEnriched(expected: number, timeoutMs?: number): Promise<(EnrichedEvent & { record: ReadRecord })[]>;
   readDeadLetters(expected: number, timeoutMs?: number): Promise<ReadRecord[]>;
   close(): Promise<void>;
@@ -61,6 +63,9 @@ export async function enricherFixture(partitions = 3): Promise<EnricherFixture> 
     },
     async upsertCatalog(items) {
       await producer.send({ topic: topics.catalog, acks: -1, messages: items.map((i) => ({ key: i.entityId, value: catalogEncoder.encode(i) })) });
+    },
+    async sendRawCatalog(key, value) {
+      await producer.send({ topic: topics.catalog, acks: -1, messages: [{ key, value }] });
     },
     async readEnriched(expected, timeoutMs = 60_000) {
       const records = await readTopic(kafka, topics.enriched, { done: (r) => r.length >= expected, timeoutMs, settleMs: 2_000 });

@@ -36,9 +36,11 @@ function simpleName(fullName: string): string {
   return fullName.slice(fullName.lastIndexOf('.') + 1);
 }
 
-/** Parses schema JSON into a graph where named types are shared nodes (recursion becomes a cycle). */
-export function parseAvro(schema: Json): AvroNode {
-  const named = new Map<string, AvroNode>();
+/**
+ * Parses schema JSON into a graph where named types are shared nodes (recursion becomes a cycle).
+ * `named`: the named types defined before it (schema references), shared, and extended with its own.
+ */
+export function parseAvro(schema: Json, named: Map<string, AvroNode> = new Map()): AvroNode {
 
   const parse = (node: Json, namespace: string | undefined): AvroNode => {
     if (typeof node === 'string') {

@@ -18,6 +18,8 @@ export const REGISTRY_ERRORS = {
   invalidCompatibilityLevel: 42203,
   invalidMode: 42204,
   operationNotPermitted: 42205,
+  /** A version other schemas reference cannot be deleted. */
+  referenceExists: 42206,
   /** A subject name no store can hold (a NUL, a control character, a lone surrogate). */
   invalidSubject: 42208,
   unprocessable: 422,

@@ -1,6 +1,6 @@
 import { compatibilityProblems, isCompatibilityLevel, parseAvro, type AvroNode, type CompatibilityLevel, type VersionedSchema } from '@sluice/contracts';
 import { notFound, REGISTRY_ERRORS, RegistryError } from './errors';
-import { parseSubmission } from './schema';
+import { parseWithReferences, readSubmission, resolveReferences, type ParsedSchema, type ReferenceLoader, type SchemaReference } from './schema';
 import { GLOBAL, type PgStore, type SchemaRow, type VersionRow, type WriteTx } from './store';
 
 export const MODES = ['READWRITE', 'READONLY'] as const;
@@ -12,7 +12,11 @@ export interface SubjectVersion {
   id: number;
   schema: string;
   schemaType?: string;
+  references?: SchemaReference[];
 }
+
+/** What resolving references reads: a subject's versions and schemas by id (the pool's, or a write transaction's). */
+type Reader = Pick<WriteTx, 'versions' | 'schemaById'>;
 
 /** A version in a path: a number from 1, or `latest` / `-1`. */
 export type VersionSelector = number | 'latest';
@@ -66,12 +70,40 @@ export class Registry {
     return cached;
   }
 
-  private async schema(id: number, load = (schemaId: number) => this.store.schemaById(schemaId)): Promise<SchemaRow & { node: AvroNode }> {
+  private readonly reader: Reader = { versions: (subject) => this.versions(subject), schemaById: (id) => this.store.schemaById(id) };
+
+  /**
+   * Loads what a reference points at. Any version, soft-deleted ones too (a schema that references one
+   * stays readable); -1: the latest live version.
+   */
+  private loader(reader: Reader): ReferenceLoader {
+    return async (subject, version) => {
+      const rows = await reader.versions(subject);
+      const row = version === -1 ? rows.filter((r) => !r.deleted).at(-1) : rows.find((r) => r.version === version);
+      const schema = row ? await reader.schemaById(row.schemaId) : undefined;
+      return row && schema ? { version: row.version, json: JSON.parse(schema.schema) as unknown, references: schema.references } : undefined;
+    };
+  }
+
+  /** A submission checked as Avro with its references resolved (recursively); every mistake is a 42x. */
+  private async parse(body: unknown, reader: Reader = this.reader): Promise<ParsedSchema> {
+    const submission = readSubmission(body);
+    const { references, schemas } = await resolveReferences(submission.references, this.loader(reader));
+    return parseWithReferences({ ...submission, references }, schemas);
+  }
+
+  private async schema(id: number, reader: Reader = this.reader): Promise<SchemaRow & { node: AvroNode }> {
     const cached = this.schemaCache.get(id);
     if (cached) return cached;
-    const row = await load(id);
+    const row = await reader.schemaById(id);
     if (!row) throw notFound.schema();
-    const entry = { ...row, node: parseAvro(JSON.parse(row.schema) as never) };
+    let node: AvroNode;
+    if (row.references.length === 0) node = parseAvro(JSON.parse(row.schema) as never);
+    else {
+      const { schemas } = await resolveReferences(row.references, this.loader(reader));
+      node = parseWithReferences({ text: row.schema, json: JSON.parse(row.schema) as unknown, references: row.references }, schemas).node;
+    }
+    const entry = { ...row, node };
     this.schemaCache.set(id, entry);
     return entry;
   }
@@ -84,6 +116,7 @@ export class Registry {
       id: row.schemaId,
       schema: schema.schema,
       ...(schema.schemaType !== 'AVRO' ? { schemaType: schema.schemaType } : {}),
+      ...(schema.references.length > 0 ? { references: schema.references } : {}),
     };
   }
 
@@ -91,7 +124,7 @@ export class Registry {
     const nodes: VersionedSchema[] = [];
     // One at a time: inside a transaction they share its single connection.
     for (const row of rows.filter((r) => !r.deleted)) {
-      nodes.push({ version: row.version, node: (await this.schema(row.schemaId, tx ? (id) => tx.schemaById(id) : undefined)).node });
+      nodes.push({ version: row.version, node: (await this.schema(row.schemaId, tx)).node });
     }
     return nodes;
   }
@@ -127,10 +160,12 @@ export class Registry {
   }
 
   async register(subject: string, body: unknown): Promise<{ id: number }> {
-    const parsed = parseSubmission(body);
+    readSubmission(body);
     await this.assertWritable(subject);
     const level = await this.compatibilityOf(subject);
     return this.store.write(async (tx) => {
+      // References resolve inside the transaction: what they point at cannot be deleted meanwhile.
+      const parsed = await this.parse(body, tx);
       const rows = await tx.versions(subject);
       const live = rows.filter((r) => !r.deleted);
       const sameId = await tx.schemaIdByFingerprint(parsed.fingerprint);
@@ -143,7 +178,7 @@ export class Registry {
           `Schema being registered is incompatible with an earlier schema for subject "${subject}", details: ${problems.join('; ')}`,
         );
       }
-      const id = sameId ?? (await tx.insertSchema(parsed.fingerprint, 'AVRO', parsed.text));
+      const id = sameId ?? (await tx.insertSchema(parsed.fingerprint, 'AVRO', parsed.text, parsed.references));
       const version = rows.reduce((max, r) => Math.max(max, r.version), 0) + 1;
       await tx.insertVersion(subject, version, id);
       tx.changed(subject);
@@ -152,12 +187,15 @@ export class Registry {
   }
 
   async lookup(subject: string, body: unknown, includeDeleted: boolean): Promise<SubjectVersion> {
-    const parsed = parseSubmission(body);
+    const parsed = await this.parse(body);
     const rows = (await this.versions(subject)).filter((r) => includeDeleted || !r.deleted);
     if (rows.length === 0) throw notFound.subject(subject);
+    // The same schema: the same text (white space aside) and the same references.
     for (const row of [...rows].reverse()) {
       const schema = await this.schema(row.schemaId);
-      if (JSON.stringify(JSON.parse(schema.schema)) === JSON.stringify(JSON.parse(parsed.text))) return this.describe(row);
+      if (JSON.stringify(JSON.parse(schema.schema)) === JSON.stringify(parsed.json) && JSON.stringify(schema.references) === JSON.stringify(parsed.references)) {
+        return this.describe(row);
+      }
     }
     throw notFound.schema();
   }
@@ -175,11 +213,13 @@ export class Registry {
             `Subject '${subject}' was not deleted first before being permanently deleted`,
           );
         }
+        for (const version of versions) await this.assertNotReferenced(tx, subject, version, true);
         await tx.deleteVersions(subject, versions);
         await tx.setSetting('config', subject, undefined);
         await tx.setSetting('mode', subject, undefined);
       } else {
         const live = rows.filter((r) => !r.deleted).map((r) => r.version);
+        for (const version of live) await this.assertNotReferenced(tx, subject, version, false);
         if (live.length === 0) {
           throw new RegistryError(REGISTRY_ERRORS.subjectSoftDeleted, `Subject '${subject}' was soft deleted. Set permanent=true to delete permanently`);
         }
@@ -200,6 +240,7 @@ export class Registry {
       const candidates = selector === 'latest' ? rows.filter((r) => permanent || !r.deleted) : rows;
       const row = selector === 'latest' ? candidates[candidates.length - 1] : rows.find((r) => r.version === selector);
       if (!row) throw notFound.version(subject, selector);
+      await this.assertNotReferenced(tx, subject, row.version, permanent);
       if (permanent) {
         if (!row.deleted) {
           throw new RegistryError(
@@ -222,9 +263,37 @@ export class Registry {
     });
   }
 
-  async schemaById(id: number): Promise<{ schema: string; schemaType?: string }> {
+  /**
+   * A version other schemas reference stays: soft deletion is refused while a live version of a
+   * referencing schema exists, permanent deletion while any version of one does (42206).
+   */
+  private async assertNotReferenced(tx: WriteTx, subject: string, version: number, permanent: boolean): Promise<void> {
+    const referrers = await tx.referencedBy(subject, version, !permanent);
+    if (referrers.length > 0) {
+      throw new RegistryError(
+        REGISTRY_ERRORS.referenceExists,
+        `One or more references exist to the schema {subject=${subject}, version=${version}}: schema ids ${referrers.join(', ')}; delete the versions that use them first.`,
+      );
+    }
+  }
+
+  /** Ids of the schemas (used by a live version) that reference this version. */
+  async referencedBy(subject: string, selector: VersionSelector): Promise<number[]> {
+    const rows = await this.versions(subject);
+    if (rows.length === 0) throw notFound.subject(subject);
+    const live = rows.filter((r) => !r.deleted);
+    const row = selector === 'latest' ? live.at(-1) : rows.find((r) => r.version === selector);
+    if (!row) throw notFound.version(subject, selector);
+    return this.store.referencedBy(subject, row.version, true);
+  }
+
+  async schemaById(id: number): Promise<{ schema: string; schemaType?: string; references?: SchemaReference[] }> {
     const schema = await this.schema(id);
-    return schema.schemaType === 'AVRO' ? { schema: schema.schema } : { schema: schema.schema, schemaType: schema.schemaType };
+    return {
+      schema: schema.schema,
+      ...(schema.schemaType !== 'AVRO' ? { schemaType: schema.schemaType } : {}),
+      ...(schema.references.length > 0 ? { references: schema.references } : {}),
+    };
   }
 
   async subjectVersionsOfSchema(id: number, includeDeleted: boolean): Promise<{ subject: string; version: number }[]> {
@@ -234,7 +303,7 @@ export class Registry {
 
   /** Checks a schema against one version, or for `latest` against what the subject's level requires. */
   async checkCompatibility(subject: string, selector: VersionSelector, body: unknown): Promise<{ compatible: boolean; messages: string[] }> {
-    const parsed = parseSubmission(body);
+    const parsed = await this.parse(body);
     const live = (await this.versions(subject)).filter((r) => !r.deleted);
     if (live.length === 0) throw selector === 'latest' ? notFound.subject(subject) : notFound.version(subject, selector);
     const level = await this.compatibilityOf(subject);

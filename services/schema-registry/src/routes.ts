@@ -42,6 +42,9 @@ export function registryRoutes(registry: Registry, options: { maxBodyBytes: numb
     const version = await registry.getVersion(req.params.subject, parseVersion(req.params.version), flag(req, 'deleted'));
     send(res, JSON.parse(version.schema));
   });
+  router.get('/subjects/:subject/versions/:version/referencedby', async (req, res) =>
+    send(res, await registry.referencedBy(req.params.subject, parseVersion(req.params.version))),
+  );
   router.post('/subjects/:subject', async (req, res) => send(res, await registry.lookup(req.params.subject, req.body, flag(req, 'deleted'))));
   router.delete('/subjects/:subject', async (req, res) => send(res, await registry.deleteSubject(req.params.subject, flag(req, 'permanent'))));
   router.delete('/subjects/:subject/versions/:version', async (req, res) =>

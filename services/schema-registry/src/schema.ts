@@ -1,28 +1,62 @@
 import { createHash } from 'node:crypto';
 import { parseAvro, type AvroNode } from '@sluice/contracts';
+import { textProblem } from '@sluice/runtime';
 import avro from 'avsc';
 import { REGISTRY_ERRORS, RegistryError } from './errors';
 
 export const SUPPORTED_SCHEMA_TYPES = ['AVRO'] as const;
 const KNOWN_SCHEMA_TYPES = ['AVRO', 'JSON', 'PROTOBUF'];
 
-export interface ParsedSchema {
+/** A schema reference, as Confluent's API carries it: a named type defined by a version of another subject. */
+export interface SchemaReference {
+  name: string;
+  subject: string;
+  /** A version from 1; -1 (latest) is resolved to a number when the schema is registered. */
+  version: number;
+}
+
+/** A submission checked for shape, its references not resolved yet. */
+export interface Submission {
   /** The text as the client sent it; the first registration's text is what the registry returns. */
   text: string;
-  /** Identity of the schema: equal for texts that differ only in white space. */
+  json: unknown;
+  references: SchemaReference[];
+}
+
+export interface ParsedSchema extends Submission {
+  /** Identity of the schema: equal for texts that differ only in white space and carry the same references. */
   fingerprint: string;
   node: AvroNode;
 }
 
 /** What a client posts to register, look up or check a schema. */
-export interface SchemaSubmission {
+interface SchemaSubmission {
   schema?: unknown;
   schemaType?: unknown;
   references?: unknown;
 }
 
-/** Validates a submission as an Avro schema; every client mistake is a 42x, never a 500. */
-export function parseSubmission(body: unknown): ParsedSchema {
+const invalid = (message: string) => new RegistryError(REGISTRY_ERRORS.invalidSchema, message);
+
+function parseReferences(raw: unknown): SchemaReference[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) throw invalid('Invalid schema: "references" must be an array of { name, subject, version }.');
+  return raw.map((r: unknown, i) => {
+    const ref = r as Partial<Record<keyof SchemaReference, unknown>> | null;
+    const at = `references[${i}]`;
+    if (ref === null || typeof ref !== 'object') throw invalid(`Invalid schema: ${at} must be an object { name, subject, version }.`);
+    if (typeof ref.name !== 'string' || ref.name === '') throw invalid(`Invalid schema: ${at}.name must be the full name of a type.`);
+    if (typeof ref.subject !== 'string' || ref.subject === '' || textProblem(ref.subject, 'identifier')) throw invalid(`Invalid schema: ${at}.subject must be a subject name.`);
+    const version = ref.version;
+    if (typeof version !== 'number' || !Number.isSafeInteger(version) || (version < 1 && version !== -1)) {
+      throw invalid(`Invalid schema: ${at}.version must be a version number from 1, or -1 for the latest.`);
+    }
+    return { name: ref.name, subject: ref.subject, version };
+  });
+}
+
+/** Checks a submission's shape: an Avro schema in JSON, and well-formed references. Every client mistake is a 42x. */
+export function readSubmission(body: unknown): Submission {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new RegistryError(REGISTRY_ERRORS.badRequest, 'The request body must be a JSON object with a "schema" field.');
   }
@@ -31,30 +65,79 @@ export function parseSubmission(body: unknown): ParsedSchema {
   if (typeof type !== 'string' || !KNOWN_SCHEMA_TYPES.includes(type)) {
     throw new RegistryError(REGISTRY_ERRORS.unprocessable, `Invalid schema type ${JSON.stringify(type)}.`);
   }
-  if (type !== 'AVRO') {
-    throw new RegistryError(REGISTRY_ERRORS.invalidSchema, `Schema type ${type} is not supported by this registry; it serves AVRO.`);
-  }
-  if (Array.isArray(references) && references.length > 0) {
-    throw new RegistryError(REGISTRY_ERRORS.invalidSchema, 'Schema references are not supported by this registry.');
-  }
-  if (typeof schema !== 'string' || schema.trim() === '') {
-    throw new RegistryError(REGISTRY_ERRORS.invalidSchema, 'Invalid schema: "schema" must be a non-empty string.');
-  }
+  if (type !== 'AVRO') throw invalid(`Schema type ${type} is not supported by this registry; it serves AVRO.`);
+  if (typeof schema !== 'string' || schema.trim() === '') throw invalid('Invalid schema: "schema" must be a non-empty string.');
   let json: unknown;
   try {
     json = JSON.parse(schema);
   } catch (err) {
-    throw new RegistryError(REGISTRY_ERRORS.invalidSchema, `Invalid schema: not JSON (${(err as Error).message}).`);
+    throw invalid(`Invalid schema: not JSON (${(err as Error).message}).`);
+  }
+  return { text: schema, json, references: parseReferences(references) };
+}
+
+/**
+ * The schema checked as Avro, with the schemas its references resolve to (dependencies first) defining
+ * the named types it may use. Its fingerprint covers its references: the same text with other references
+ * is another schema.
+ */
+export function parseWithReferences(submission: Submission, resolved: unknown[]): ParsedSchema {
+  const registry: Record<string, avro.Type> = {};
+  const named = new Map<string, AvroNode>();
+  try {
+    for (const dependency of resolved) {
+      avro.Type.forSchema(dependency as avro.Schema, { registry, noAnonymousTypes: false });
+      parseAvro(dependency as never, named);
+    }
+  } catch (err) {
+    throw invalid(`Invalid schema: a referenced schema does not parse: ${(err as Error).message}`);
   }
   try {
-    avro.Type.forSchema(json as avro.Schema, { noAnonymousTypes: false });
+    avro.Type.forSchema(submission.json as avro.Schema, { registry, noAnonymousTypes: false });
   } catch (err) {
-    throw new RegistryError(REGISTRY_ERRORS.invalidSchema, `Invalid schema: ${(err as Error).message}`);
+    throw invalid(`Invalid schema: ${(err as Error).message}`);
   }
-  const canonical = JSON.stringify(json);
+  const canonical = JSON.stringify(submission.json);
+  const identity = submission.references.length === 0 ? canonical : `${canonical}\n${JSON.stringify(submission.references)}`;
   return {
-    text: schema,
-    fingerprint: createHash('sha256').update(canonical).digest('hex'),
-    node: parseAvro(json as never),
+    ...submission,
+    fingerprint: createHash('sha256').update(identity).digest('hex'),
+    node: parseAvro(submission.json as never, named),
   };
+}
+
+/** Reads the schema a reference points at: its JSON and its own references. */
+export type ReferenceLoader = (subject: string, version: number) => Promise<{ version: number; json: unknown; references: SchemaReference[] } | undefined>;
+
+/**
+ * The schemas `references` resolve to, recursively, dependencies first, each once; the references with
+ * -1 replaced by the version found. A missing subject or version, or a cycle, is a 42201 naming it.
+ */
+export async function resolveReferences(references: SchemaReference[], load: ReferenceLoader): Promise<{ references: SchemaReference[]; schemas: unknown[] }> {
+  const schemas: unknown[] = [];
+  const done = new Set<string>();
+  const visit = async (ref: SchemaReference, path: string[]): Promise<SchemaReference> => {
+    const found = await load(ref.subject, ref.version);
+    if (!found) {
+      throw invalid(`Invalid schema: reference ${JSON.stringify(ref.name)} points at subject ${JSON.stringify(ref.subject)} version ${ref.version === -1 ? 'latest' : ref.version}, which does not exist.`);
+    }
+    const key = `${ref.subject}\u0000${found.version}`;
+    if (path.includes(key)) throw invalid(`Invalid schema: the references form a cycle through subject ${JSON.stringify(ref.subject)} version ${found.version}.`);
+    if (!done.has(key)) {
+      for (const inner of found.references) await visit(inner, [...path, key]);
+      done.add(key);
+      schemas.push(found.json);
+    }
+    return { ...ref, version: found.version };
+  };
+  const resolved: SchemaReference[] = [];
+  for (const ref of references) resolved.push(await visit(ref, []));
+  return { references: resolved, schemas };
+}
+
+/** A submission without references, checked and parsed (used where no reference can exist). */
+export function parseSubmission(body: unknown): ParsedSchema {
+  const submission = readSubmission(body);
+  if (submission.references.length > 0) throw invalid('Invalid schema: references need the registry to resolve them.');
+  return parseWithReferences(submission, []);
 }

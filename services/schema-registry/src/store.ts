@@ -1,5 +1,6 @@
 import { withTransaction } from '@sluice/runtime';
 import type { Pool } from 'pg';
+import type { SchemaReference } from './schema';
 
 export interface VersionRow {
   subject: string;
@@ -12,6 +13,7 @@ export interface SchemaRow {
   id: number;
   schemaType: string;
   schema: string;
+  references: SchemaReference[];
 }
 
 /** Every write holds this transaction-level lock, so replicas never hand out one id or version twice. */
@@ -26,7 +28,9 @@ export interface WriteTx {
   /** Reads through the transaction's own connection: the pool may be exhausted by writers waiting for the lock. */
   schemaById(id: number): Promise<SchemaRow | undefined>;
   schemaIdByFingerprint(fingerprint: string): Promise<number | undefined>;
-  insertSchema(fingerprint: string, schemaType: string, schema: string): Promise<number>;
+  insertSchema(fingerprint: string, schemaType: string, schema: string, references: SchemaReference[]): Promise<number>;
+  /** Ids of the schemas that reference `subject` version `version` and are used by a version (live only: `liveOnly`). */
+  referencedBy(subject: string, version: number, liveOnly: boolean): Promise<number[]>;
   insertVersion(subject: string, version: number, schemaId: number): Promise<void>;
   markDeleted(subject: string, versions: number[]): Promise<void>;
   deleteVersions(subject: string, versions: number[]): Promise<void>;
@@ -63,6 +67,8 @@ export class PgStore {
         schema_type text not null,
         schema text not null,
         created_at timestamptz not null default now())`);
+      // Schema references ([{ name, subject, version }]): part of a schema's identity.
+      await client.query(`alter table ${this.t.schemas} add column if not exists refs jsonb not null default '[]'::jsonb`);
       await client.query(`create table if not exists ${this.t.versions} (
         subject text not null,
         version integer not null,
@@ -84,12 +90,23 @@ export class PgStore {
   }
 
   async schemaById(id: number, client: Pick<Pool, 'query'> = this.pool): Promise<SchemaRow | undefined> {
-    const res = await client.query<{ id: number; schema_type: string; schema: string }>(
-      `select id, schema_type, schema from ${this.t.schemas} where id = $1`,
+    const res = await client.query<{ id: number; schema_type: string; schema: string; refs: SchemaReference[] }>(
+      `select id, schema_type, schema, refs from ${this.t.schemas} where id = $1`,
       [id],
     );
     const row = res.rows[0];
-    return row ? { id: row.id, schemaType: row.schema_type, schema: row.schema } : undefined;
+    return row ? { id: row.id, schemaType: row.schema_type, schema: row.schema, references: row.refs } : undefined;
+  }
+
+  async referencedBy(subject: string, version: number, liveOnly: boolean, client: Pick<Pool, 'query'> = this.pool): Promise<number[]> {
+    const res = await client.query<{ id: number }>(
+      `select s.id from ${this.t.schemas} s
+       where s.refs @> $1::jsonb
+         and exists (select 1 from ${this.t.versions} v where v.schema_id = s.id ${liveOnly ? 'and not v.deleted' : ''})
+       order by s.id`,
+      [JSON.stringify([{ subject, version }])],
+    );
+    return res.rows.map((r) => r.id);
   }
 
   async versions(subject: string, client: Pick<Pool, 'query'> = this.pool): Promise<VersionRow[]> {
@@ -128,15 +145,16 @@ export class PgStore {
       const tx: WriteTx = {
         versions: (subject) => this.versions(subject, client),
         schemaById: (id) => this.schemaById(id, client),
+        referencedBy: (subject, version, liveOnly) => this.referencedBy(subject, version, liveOnly, client),
         schemaIdByFingerprint: async (fingerprint) => {
           const res = await client.query<{ id: number }>(`select id from ${this.t.schemas} where fingerprint = $1`, [fingerprint]);
           return res.rows[0]?.id;
         },
-        insertSchema: async (fingerprint, schemaType, schema) => {
+        insertSchema: async (fingerprint, schemaType, schema, references) => {
           const res = await client.query<{ id: number }>(
-            `insert into ${this.t.schemas} (id, fingerprint, schema_type, schema)
-             select coalesce(max(id), 0) + 1, $1, $2, $3 from ${this.t.schemas} returning id`,
-            [fingerprint, schemaType, schema],
+            `insert into ${this.t.schemas} (id, fingerprint, schema_type, schema, refs)
+             select coalesce(max(id), 0) + 1, $1, $2, $3, $4::jsonb from ${this.t.schemas} returning id`,
+            [fingerprint, schemaType, schema, JSON.stringify(references)],
           );
           return res.rows[0]!.id;
         },

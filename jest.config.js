@@ -1,7 +1,7 @@
 // Three projects: unit (pure logic, no I/O), integration (real broker, Postgres and
 // registry from the local stack) and e2e (the whole pipeline through its HTTP surfaces).
 const transform = {
-  '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }],
+  '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2024', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }],
 };
 const moduleNameMapper = {
   '^@sluice/local-stack$': '<rootDir>/deploy/local/src',

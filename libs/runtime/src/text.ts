@@ -5,7 +5,6 @@
  * headers and the people who read them. Pure.
  */
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 // C0 controls (NUL included) and DEL.
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -15,7 +14,7 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
  * control character at all); otherwise free text, where only NUL is refused (tabs and newlines are text).
  */
 export function textProblem(text: string, kind: 'identifier' | 'text'): string | undefined {
-  if (LONE_SURROGATE.test(text)) return 'must be well-formed Unicode (it holds a lone surrogate)';
+  if (!text.isWellFormed()) return 'must be well-formed Unicode (it holds a lone surrogate)';
   if (kind === 'identifier' && CONTROL.test(text)) return 'must not contain control characters (U+0000 to U+001F, U+007F)';
   if (kind === 'text' && text.includes('\u0000')) return 'must not contain NUL (U+0000)';
   return undefined;

@@ -67,6 +67,9 @@ export function readSubmission(body: unknown): Submission {
   }
   if (type !== 'AVRO') throw invalid(`Schema type ${type} is not supported by this registry; it serves AVRO.`);
   if (typeof schema !== 'string' || schema.trim() === '') throw invalid('Invalid schema: "schema" must be a non-empty string.');
+  // Its text is stored as it came: what Postgres text cannot hold is the client's mistake, not a 50001.
+  const problem = textProblem(schema, 'text');
+  if (problem) throw invalid(`Invalid schema: its text ${problem}.`);
   let json: unknown;
   try {
     json = JSON.parse(schema);

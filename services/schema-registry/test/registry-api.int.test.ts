@@ -260,6 +260,12 @@ describe('client mistakes are 4xx with Confluent error codes, never 500', () => 
     ['an unknown mode', 'PUT', '/mode', { mode: 'WRITEONLY' }, 422, 42204],
     ['a body that is not JSON', 'POST', '/subjects/bad/versions', '{"schema": ', 400, 400],
     ['a route that does not exist', 'GET', '/nope', undefined, 404, 404],
+    ['a NUL in a subject', 'POST', '/subjects/a%00b/versions', { schema: '"string"' }, 422, 42208],
+    ['a control character in a subject', 'GET', '/subjects/a%0Ab/versions', undefined, 422, 42208],
+    ['a path that is not UTF-8', 'GET', '/subjects/%ED%A0%80/versions', undefined, 400, 400],
+    // Raw in the schema's text (not escaped within it): what Postgres text cannot hold.
+    ['a NUL in a schema', 'POST', '/subjects/bad/versions', { schema: '{"type":"record","name":"N","doc":"a\u0000b","fields":[]}' }, 422, 42201],
+    ['a lone surrogate in a schema', 'POST', '/subjects/bad/versions', { schema: '{"type":"record","name":"N","doc":"\ud800","fields":[]}' }, 422, 42201],
   ])('%s', async (_what, method, path, body, status, errorCode) => {
     const res = await call(method, path, body);
     expect(res.status).toBe(status);

@@ -735,8 +735,9 @@ export class StreamProcessor {
     let count = 0;
     let retryError: unknown;
     let retryReason: 'transient' | 'unknown' = 'transient';
-    // Records processed (not condemned): a transaction of condemned records alone needs no flush.
-    let processed = 0;
+    // Records dead-lettered without being processed (their flush kept failing): a transaction of those
+    // alone runs no flush. Any other transaction flushes, watermark records alone included (they close windows).
+    let condemnedCount = 0;
     // Event time: what this transaction's records report (a source task), and the merged time (a watermarked task).
     let eventTime: number | undefined;
     let merged = task.merged;
@@ -757,6 +758,7 @@ export class StreamProcessor {
       if (condemned) {
         outputs.push(this.deadLetter(task, record, condemned.code, condemned.message));
         count += 1;
+        condemnedCount += 1;
         continue;
       }
       const recordStores = new Map<string, StoreTransaction<unknown>>();
@@ -801,7 +803,6 @@ export class StreamProcessor {
           outputs.push({ ...o, headers });
         }
         count += 1;
-        processed += 1;
       } catch (err) {
         const kind = classifyFailure(err);
         let code = errorCode(err);
@@ -833,7 +834,7 @@ export class StreamProcessor {
       if (merged && source !== undefined && /^\d+$/.test(source)) merged = applySourceRecord(merged, Number(source));
     }
     if (count === 0) return { kind: 'retry', count: 0, error: retryError, reason: retryReason };
-    if (this.options.flush && processed > 0) {
+    if (this.options.flush && condemnedCount < count) {
       try {
         await this.options.flush({
           topic: task.topic,

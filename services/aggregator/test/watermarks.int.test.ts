@@ -1,4 +1,5 @@
 import type { EnrichedEvent, WindowAggregate } from '@sluice/contracts';
+import { Partitioners } from 'kafkajs';
 import { aggregatorFixture, type AggregatorFixture } from './aggregator-fixture';
 
 // Category windows merge every entity partition. Their event time is the minimum
@@ -204,4 +205,20 @@ test('kill -9 of the aggregator while one partition holds category time back: pe
     windows,
     [...windows.keys()].filter((k) => windows.get(k)!.windowEnd + GRACE <= T0 + 300_000),
   );
+});
+
+test('a category partition that receives only watermarks (no record of its own) still closes its windows', async () => {
+  agg = await aggregatorFixture(3);
+  await agg.start(windowEnv);
+  // Another category that the repartition topic puts on another partition than c0.
+  const partitionMetadata = [0, 1, 2].map((partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
+  const partitionOf = (key: string) => Partitioners.DefaultPartitioner()({ topic: 't', partitionMetadata, message: { key, value: null } });
+  const other = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6'].find((c) => partitionOf(c) !== partitionOf('c0'))!;
+  for (const p of [0, 1, 2]) await agg.sendTo(p, [event(p, 'c0', T0 + 1_000 + p, 2)]);
+  // Applied (an open window of 3), so that what follows reaches c0's partition as progress alone.
+  await agg.latestAggregates((l) => l.get(`category|c0|${T0}`)?.count === 3);
+  // Every source moves far ahead, but only with records of the other category: c0's partition hears only progress.
+  for (const p of [0, 1, 2]) await agg.sendTo(p, [event(p, other, T0 + 100_000, 1)]);
+  const latest = await agg.latestAggregates((l) => l.get(`category|c0|${T0}`)?.isFinal === true, 60_000);
+  expect(latest.get(`category|c0|${T0}`)).toMatchObject({ isFinal: true, count: 3, sum: 6 });
 });

@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { WindowAggregate } from '@sluice/contracts';
 import type { AggregatesQuery, Cursor, StreamQuery, TopQuery } from './query';
+import { bucketStart, ROLLUP_GRAINS_SECONDS, splitRange } from './rollups';
 
 export const CHANGES_CHANNEL = 'view_window_changes';
 
@@ -86,17 +87,67 @@ export class ViewStore {
     }
     const rows = [...latest.values()];
     if (rows.length === 0) return [];
+    // Writers of windows in the same bucket of the finest grain take turns: the rollup rows of those buckets are
+    // created if new and locked, in one order, before anything is read. So the windows the next statement reads as
+    // "before" are exactly the versions its upsert replaces, even when two transactions (a replica that has not yet
+    // seen it lost a partition, or a partition count that grew) write the same window, new or not.
+    const finest = Math.min(...ROLLUP_GRAINS_SECONDS);
+    const buckets = new Map<string, [string, string, number]>();
+    for (const p of rows) {
+      const bucket = bucketStart(p.record.windowStart, finest);
+      buckets.set(`${p.record.dimension}|${bucket}|${p.record.key}`, [p.record.dimension, p.record.key, bucket]);
+    }
+    const locks = [[...buckets.values()].map((b) => b[0]), [...buckets.values()].map((b) => b[1]), [...buckets.values()].map((b) => b[2]), finest];
+    await client.query(
+      `insert into window_rollups (dimension, grain_seconds, bucket_start, key, count, sum, windows)
+       select d, $4, to_timestamp(b / 1000.0), k, 0, 0, 0 from unnest($1::text[], $2::text[], $3::bigint[]) as t(d, k, b)
+       order by 1, 3, 4
+       on conflict do nothing`,
+      locks,
+    );
+    await client.query(
+      `select 1 from window_rollups r join unnest($1::text[], $2::text[], $3::bigint[]) as t(d, k, b)
+         on r.dimension = t.d and r.grain_seconds = $4 and r.bucket_start = to_timestamp(t.b / 1000.0) and r.key = t.k
+       order by r.dimension, r.bucket_start, r.key
+       for update of r`,
+      locks,
+    );
+    // Then one statement: the rows as they were, the upsert, and the change of each upserted window added to the
+    // rollup buckets that hold it, so that the rollups move in the same transaction as the windows.
     const res = await client.query<DbRow>(
-      `insert into window_aggregates as w (dimension, key, window_start, window_end, count, sum, min, max, last_event_at, is_final, revision, source_partition, source_offset, change_seq)
-       select d, k, to_timestamp(ws / 1000.0), to_timestamp(we / 1000.0), c, s, mn, mx, to_timestamp(le / 1000.0), f, r, $13, o, nextval('window_aggregates_change_seq')
-       from unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::float8[], $7::float8[], $8::float8[], $9::bigint[], $10::boolean[], $11::bigint[], $12::bigint[])
-         as t(d, k, ws, we, c, s, mn, mx, le, f, r, o)
-       on conflict (dimension, key, window_start) do update set
-         window_end = excluded.window_end, count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max,
-         last_event_at = excluded.last_event_at, is_final = excluded.is_final, revision = excluded.revision,
-         source_partition = excluded.source_partition, source_offset = excluded.source_offset, change_seq = excluded.change_seq, updated_at = now()
-       where w.revision < excluded.revision
-       returning ${COLUMNS}`,
+      `with input as (
+         select d, k, to_timestamp(ws / 1000.0) as ws, to_timestamp(we / 1000.0) as we, c, s, mn, mx, to_timestamp(le / 1000.0) as le, f, r, o
+         from unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::float8[], $7::float8[], $8::float8[], $9::bigint[], $10::boolean[], $11::bigint[], $12::bigint[])
+           as t(d, k, ws, we, c, s, mn, mx, le, f, r, o)
+       ),
+       before as (
+         select w.dimension, w.key, w.window_start, w.count, w.sum
+         from window_aggregates w join input i on w.dimension = i.d and w.key = i.k and w.window_start = i.ws
+       ),
+       changed as (
+         insert into window_aggregates as w (dimension, key, window_start, window_end, count, sum, min, max, last_event_at, is_final, revision, source_partition, source_offset, change_seq)
+         select d, k, ws, we, c, s, mn, mx, le, f, r, $13, o, nextval('window_aggregates_change_seq') from input
+         on conflict (dimension, key, window_start) do update set
+           window_end = excluded.window_end, count = excluded.count, sum = excluded.sum, min = excluded.min, max = excluded.max,
+           last_event_at = excluded.last_event_at, is_final = excluded.is_final, revision = excluded.revision,
+           source_partition = excluded.source_partition, source_offset = excluded.source_offset, change_seq = excluded.change_seq, updated_at = now()
+         where w.revision < excluded.revision
+         returning ${COLUMNS}
+       ),
+       delta as (
+         select c.dimension, c.key, c.window_start, c.count - coalesce(b.count, 0) as dc, c.sum - coalesce(b.sum, 0) as ds, case when b.key is null then 1 else 0 end as dw
+         from changed c left join before b on b.dimension = c.dimension and b.key = c.key and b.window_start = c.window_start
+       ),
+       rolled as (
+         insert into window_rollups as r (dimension, grain_seconds, bucket_start, key, count, sum, windows)
+         select dimension, g, to_timestamp(floor(extract(epoch from window_start) / g) * g), key, sum(dc), sum(ds), sum(dw)
+         from delta cross join unnest($14::integer[]) as g
+         group by 1, 2, 3, 4
+         order by 1, 2, 3, 4
+         on conflict (dimension, grain_seconds, bucket_start, key) do update set
+           count = r.count + excluded.count, sum = r.sum + excluded.sum, windows = r.windows + excluded.windows
+       )
+       select * from changed`,
       [
         rows.map((p) => p.record.dimension),
         rows.map((p) => p.record.key),
@@ -111,6 +162,7 @@ export class ViewStore {
         rows.map((p) => p.record.revision),
         rows.map((p) => p.offset),
         partition,
+        ROLLUP_GRAINS_SECONDS,
       ],
     );
     const changes = res.rows.map((r) => ({ seq: r.change_seq, window: toWindowRow(r) })).sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
@@ -158,13 +210,27 @@ export function aggregatesSql(q: AggregatesQuery): { sql: string; params: unknow
   return { sql: `select ${COLUMNS} from window_aggregates where ${where.join(' and ')} ${order} limit ${param(q.limit + 1)}`, params };
 }
 
+/**
+ * Top-N over [from, to): whole days and hours from the rollups, the rest of the
+ * range from the windows (see splitRange), summed per key.
+ */
 export function topSql(q: TopQuery): { sql: string; params: unknown[] } {
+  const params: unknown[] = [q.dimension];
+  const param = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const metric = q.metric === 'sum' ? 'sum' : 'count';
+  const parts = splitRange(q.from, q.to).map((segment) => {
+    const range = `>= to_timestamp(${param(segment.from)}::bigint / 1000.0) and %s < to_timestamp(${param(segment.to)}::bigint / 1000.0)`;
+    return segment.grainSeconds === undefined
+      ? `select key, ${metric} as v, 1 as n from window_aggregates where dimension = $1 and window_start ${range.replace('%s', 'window_start')}`
+      : `select key, ${metric} as v, windows as n from window_rollups where dimension = $1 and grain_seconds = ${param(segment.grainSeconds)} and bucket_start ${range.replace('%s', 'bucket_start')}`;
+  });
   return {
-    sql: `select key, sum(${q.metric === 'sum' ? 'sum' : 'count'})::float8 as value, count(*) as windows
-          from window_aggregates
-          where dimension = $1 and window_start >= to_timestamp($2::bigint / 1000.0) and window_start < to_timestamp($3::bigint / 1000.0)
-          group by key order by value desc, key limit $4`,
-    params: [q.dimension, q.from, q.to, q.limit],
+    sql: `select key, sum(v)::float8 as value, sum(n) as windows from (${parts.join(' union all ')}) as t
+          group by key order by value desc, key limit ${param(q.limit)}`,
+    params,
   };
 }
 

@@ -17,6 +17,8 @@ export const viewEnvShape = {
   VIEW_SESSION_TIMEOUT_MS: env.int(30_000, { min: 3_000, max: 300_000 }),
   VIEW_SSE_HEARTBEAT_MS: env.int(15_000, { min: 100 }),
   VIEW_MAX_LIMIT: env.int(1_000, { min: 1 }),
+  /** Answers of GET /v1/top kept per replica until a window they sum changes; 0 keeps none. */
+  VIEW_TOP_CACHE_ENTRIES: env.int(1_000, { min: 0, max: 100_000 }),
   /** Longest pause between attempts while Postgres is down. */
   VIEW_RETRY_MAX_MS: env.int(5_000, { min: 100 }),
 };

@@ -15,6 +15,19 @@ export function matches(filter: StreamQuery, change: Change): boolean {
   return (!filter.dimension || filter.dimension === change.window.dimension) && (filter.key === undefined || filter.key === change.window.key);
 }
 
+/** A notification payload from Postgres as a change; undefined for anything else (anyone may NOTIFY the channel). */
+export function parseChange(payload: string | undefined): Change | undefined {
+  if (!payload) return undefined;
+  let change: Change;
+  try {
+    change = JSON.parse(payload) as Change;
+  } catch {
+    return undefined;
+  }
+  if (typeof change !== 'object' || change === null || typeof change.seq !== 'string' || typeof change.window !== 'object' || change.window === null) return undefined;
+  return change;
+}
+
 /**
  * Server-sent events of window changes. Changes arrive through Postgres
  * notifications, so a subscriber on any replica sees the changes that every
@@ -36,17 +49,8 @@ export class LiveUpdates {
     return this.subscribers.size;
   }
 
-  /** A notification payload from Postgres. */
-  publish(payload: string | undefined): void {
-    if (!payload) return;
-    let change: Change;
-    try {
-      change = JSON.parse(payload) as Change;
-    } catch {
-      // Not a notification of this service (anyone may NOTIFY the channel): nothing to push.
-      return;
-    }
-    if (typeof change !== 'object' || change === null || typeof change.seq !== 'string' || typeof change.window !== 'object') return;
+  /** A change, as a notification from Postgres brought it (see parseChange). */
+  publish(change: Change): void {
     for (const s of this.subscribers) {
       if (!matches(s.filter, change)) continue;
       if (s.buffer) s.buffer.push(change);

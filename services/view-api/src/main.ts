@@ -2,12 +2,13 @@ import '@sluice/runtime/tracing-register';
 import { Serde, type WindowAggregate } from '@sluice/contracts';
 import { createKafka, createPool, PgListener, runService } from '@sluice/runtime';
 import { viewEnvShape } from './config';
-import { LiveUpdates } from './live';
+import { LiveUpdates, parseChange } from './live';
 import { migrate } from './migrate';
 import { openApiDocument } from './openapi';
 import { Projection } from './projection';
 import { viewRoutes } from './routes';
 import { CHANGES_CHANNEL, ViewStore } from './store';
+import { TopCache } from './top-cache';
 
 void runService({
   name: 'view-api',
@@ -23,12 +24,19 @@ void runService({
 
     const live = new LiveUpdates(config.VIEW_SSE_HEARTBEAT_MS);
     http.beforeClose(() => live.close());
+    // The cache asks the listener whether it hears every change; the listener feeds it.
+    const topCache = new TopCache(config.VIEW_TOP_CACHE_ENTRIES, () => listener.listening);
     const listener = new PgListener({
       databaseUrl: config.DATABASE_URL,
       channel: CHANGES_CHANNEL,
-      onMessage: (payload) => live.publish(payload),
-      // Subscribers resume with Last-Event-ID; nothing to drop here.
-      onReset: () => undefined,
+      onMessage: (payload) => {
+        const change = parseChange(payload);
+        if (!change) return;
+        topCache.changed(change.window);
+        live.publish(change);
+      },
+      // Stream subscribers resume with Last-Event-ID; the kept top answers may have missed a change.
+      onReset: () => topCache.reset(),
       onError: (err) => logger.warn({ err }, 'lost the change notifications; live streams wait until they are back'),
     });
     await listener.start();
@@ -55,6 +63,6 @@ void runService({
       lifecycle.onShutdown('projection', () => projection.close());
       await projection.start();
     }
-    http.app.use(viewRoutes({ store, live, maxLimit: config.VIEW_MAX_LIMIT, openApi: openApiDocument(config.VIEW_MAX_LIMIT) }));
+    http.app.use(viewRoutes({ store, live, topCache, metrics, maxLimit: config.VIEW_MAX_LIMIT, openApi: openApiDocument(config.VIEW_MAX_LIMIT) }));
   },
 });

@@ -3,6 +3,8 @@ import express, { type Request, type Router } from 'express';
 import type { LiveUpdates } from './live';
 import { encodeCursor, parseAggregatesQuery, parseStreamQuery, parseTopQuery, type ParameterProblem } from './query';
 import type { ViewStore } from './store';
+import type { TopCache } from './top-cache';
+import { Counter, type Registry } from 'prom-client';
 
 export const VIEW_ERRORS = {
   INVALID_PARAMETER: { status: 400, description: 'A query parameter is missing, unknown or malformed; details lists each one.' },
@@ -21,8 +23,9 @@ function lastEventId(req: Request): bigint | undefined | ParameterProblem {
   return /^\d{1,19}$/.test(raw) ? BigInt(raw) : { parameter: 'Last-Event-ID', message: 'must be an event id from this stream' };
 }
 
-export function viewRoutes(deps: { store: ViewStore; live: LiveUpdates; maxLimit: number; openApi: unknown }): Router {
+export function viewRoutes(deps: { store: ViewStore; live: LiveUpdates; topCache: TopCache; metrics: Registry; maxLimit: number; openApi: unknown }): Router {
   const router = express.Router();
+  const topAnswers = new Counter({ name: 'view_top_requests_total', help: 'GET /v1/top answers, by whether a kept answer served them', labelNames: ['cache'], registers: [deps.metrics] });
   router.get('/openapi.json', (_req, res) => {
     res.json(deps.openApi);
   });
@@ -39,12 +42,14 @@ export function viewRoutes(deps: { store: ViewStore; live: LiveUpdates; maxLimit
     const parsed = parseTopQuery(req.query as Record<string, unknown>, deps.maxLimit, Date.now());
     if ('problems' in parsed) throw invalid(parsed.problems);
     const { query } = parsed;
+    const { rows, cached } = await deps.topCache.get(query, () => deps.store.top(query));
+    topAnswers.inc({ cache: cached ? 'hit' : 'miss' });
     res.json({
       dimension: query.dimension,
       metric: query.metric,
       from: new Date(query.from).toISOString(),
       to: new Date(query.to).toISOString(),
-      top: await deps.store.top(query),
+      top: rows,
     });
   });
 

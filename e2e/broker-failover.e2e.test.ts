@@ -1,7 +1,7 @@
 import { Serde, type ActivityEvent, type EnrichedEvent } from '@sluice/contracts';
 import { checkStageEffects, runningStack, startKafkaCluster, WATERMARK_HEADER, withAdmin, type KafkaCluster } from '@sluice/testing';
 import type { Kafka, KafkaMessage } from 'kafkajs';
-import { ADMIN_TOKEN, eventually, startPipeline, type Json, type Pipeline } from './pipeline';
+import { ADMIN_TOKEN, eventually, startPipeline, type JsonBody as Json, type Pipeline } from '@sluice/testing';
 
 // Exactly-once across broker loss (issue 23): the whole pipeline on a 3-node
 // cluster (replication factor 3, min.insync.replicas 2) under steady load

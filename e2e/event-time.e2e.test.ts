@@ -1,5 +1,5 @@
 import { readTopic, testKafka, type TestService } from '@sluice/testing';
-import { eventually, startPipeline, type Json, type Pipeline } from './pipeline';
+import { eventually, startPipeline, type JsonBody as Json, type Pipeline } from '@sluice/testing';
 
 // Event time under adversarial timing (issue 13), through the whole pipeline:
 // event time runs about 25 times faster than wall time, one of two enricher

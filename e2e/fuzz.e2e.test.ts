@@ -3,7 +3,7 @@ import { runningStack, testKafka, withAdmin } from '@sluice/testing';
 import { followTopic } from '@sluice/streams';
 import fc from 'fast-check';
 import type { KafkaMessage } from 'kafkajs';
-import { ADMIN_TOKEN, eventually, startPipeline, type Pipeline } from './pipeline';
+import { ADMIN_TOKEN, eventually, startPipeline, type Pipeline } from '@sluice/testing';
 
 // Every public endpoint of the pipeline, 10,000 generated requests each, with
 // full-Unicode strings, arbitrary UTF-16 code units (lone surrogates, controls,

@@ -1,4 +1,4 @@
-import { ADMIN_TOKEN, eventually, startPipeline, type Json, type Pipeline } from './pipeline';
+import { ADMIN_TOKEN, eventually, startPipeline, type JsonBody as Json, type Pipeline } from '@sluice/testing';
 
 // Replayed dead letters must count: an event for an entity without a catalog
 // entry is dead-lettered, traffic closes its window, the entry is added, the

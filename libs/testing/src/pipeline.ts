@@ -1,11 +1,11 @@
 import { provisionTopics, topicCatalog } from '@sluice/contracts';
-import { createTestDatabase, httpJson, startTestService, testKafka, uniqueName, withAdmin, type TestService, type TestStack } from '@sluice/testing';
+import type { TestStack } from './cluster';
+import { createTestDatabase, httpJson, startTestService, testKafka, uniqueName, withAdmin, type TestService } from './helpers';
 import type { Kafka } from 'kafkajs';
 
-import type { JsonBody as Json } from '@sluice/testing';
+import type { JsonBody as Json } from './helpers';
 
-export type { Json };
-
+/** The dead-letter admin token of a pipeline started here. */
 export const ADMIN_TOKEN = 'e2e-admin-token';
 
 export interface Pipeline {

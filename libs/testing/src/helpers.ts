@@ -1,0 +1,249 @@
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { availableServices, kill, readState, restart, stackPaths, startService, stop, type StackState } from '@sluice/local-stack';
+import { Kafka, logLevel, type Admin, type ITopicConfig, type Message } from 'kafkajs';
+import { Client, Pool } from 'pg';
+import type { TestStack } from './cluster';
+
+/** Marks the runtime's watermark records on a repartition topic: a check that reads such a topic skips them. */
+export { WATERMARK_HEADER } from '@sluice/streams';
+
+/** A name no other test run uses, so tests can share one broker and one database. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+/** The stack that `sluice-stack up` started; tests run against its real processes. */
+export function runningStack(): StackState {
+  const state = readState(stackPaths());
+  if (!state || state.status !== 'up') {
+    throw new Error('the local stack is not up: run `pnpm stack up --only infra` (or `./sluice test`, which does it)');
+  }
+  return state;
+}
+
+export function testKafka(clientId = uniqueName('test')): Kafka {
+  return new Kafka({ clientId, brokers: runningStack().kafkaBrokers, logLevel: logLevel.NOTHING });
+}
+
+/** Runs `use` with a connected admin client and always disconnects it. */
+export async function withAdmin<T>(kafka: Kafka, use: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await use(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function createTopics(kafka: Kafka, topics: (Omit<ITopicConfig, 'numPartitions'> & { numPartitions: number })[]): Promise<void> {
+  await withAdmin(kafka, async (admin) => {
+    await admin.createTopics({ topics, waitForLeaders: true });
+  });
+}
+
+export interface ReadRecord {
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  /** The record's timestamp (its producer's create time unless the topic says otherwise), ms as a string. */
+  timestamp: string;
+}
+
+/**
+ * Reads a topic from the beginning until `done` says it has enough, or
+ * `timeoutMs` passes; `read_committed` unless told otherwise.
+ */
+export async function readTopic(
+  kafka: Kafka,
+  topic: string,
+  options: {
+    done: (records: ReadRecord[]) => boolean;
+    timeoutMs?: number;
+    /** After `done`, keep reading this long, so that records beyond the expected ones are seen too. @default 1000 */
+    settleMs?: number;
+    readUncommitted?: boolean;
+  },
+): Promise<ReadRecord[]> {
+  const consumer = kafka.consumer({ groupId: uniqueName('reader'), readUncommitted: options.readUncommitted ?? false });
+  const records: ReadRecord[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let finish: () => void = () => undefined;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        records.push(toRecord(partition, message));
+        if (options.done(records)) finish();
+      },
+    });
+    if (options.done(records)) finish();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, options.timeoutMs ?? 20_000)));
+    await Promise.race([finished, timeout]);
+    clearTimeout(timer);
+    await new Promise((resolve) => setTimeout(resolve, options.settleMs ?? 1_000));
+    return [...records];
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+function toRecord(partition: number, message: Pick<Message, 'key' | 'value' | 'headers'> & { offset: string; timestamp: string }): ReadRecord {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(message.headers ?? {})) {
+    if (v !== undefined) headers[k] = (Array.isArray(v) ? v[0] : v)?.toString() ?? '';
+  }
+  return {
+    partition,
+    offset: message.offset,
+    key: message.key ? message.key.toString() : null,
+    value: (message.value as Buffer | null) ?? null,
+    headers,
+    timestamp: message.timestamp,
+  };
+}
+
+/** A port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface TestService {
+  name: string;
+  url: string;
+  port: number;
+  /** SIGTERM, then SIGKILL after the grace; forgets the process. Safe to call twice. */
+  stop(graceMs?: number): Promise<string>;
+  /** SIGKILL through the stack runner: no chance to clean up. */
+  kill(): Promise<void>;
+  /** Starts it again as it was started, and waits until it is healthy. */
+  restart(): Promise<void>;
+  /** The current pid, from the stack's state file. */
+  pid(): number;
+}
+
+/**
+ * Starts an extra instance of a built service through the local stack runner
+ * (so it appears in `status` and has a log under .sluice/logs), on a free port,
+ * pointed at the running stack (or at `stack`, such as a Kafka cluster of its own), with `env` on top.
+ */
+export async function startTestService(service: string, options: { env?: Record<string, string>; name?: string; stack?: TestStack } = {}): Promise<TestService> {
+  const spec = availableServices().find((s) => s.name === service);
+  if (!spec) throw new Error(`service "${service}" is not built (run pnpm build)`);
+  const paths = options.stack?.paths ?? stackPaths();
+  const state = options.stack?.state() ?? runningStack();
+  const port = await freePort();
+  const name = options.name ?? uniqueName(service);
+  await startService(paths, state, spec, { name, port, ...(options.env ? { env: options.env } : {}) });
+  let stopped: Promise<string> | undefined;
+  return {
+    name,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    stop: (graceMs = 15_000) => (stopped ??= stop(name, paths, graceMs).catch((err: unknown) => String(err))),
+    kill: async () => {
+      await kill(name, paths);
+    },
+    restart: async () => {
+      await restart(name, paths);
+    },
+    pid: () => {
+      const entry = readState(paths)?.processes[name];
+      if (!entry) throw new Error(`no process ${name} in the stack`);
+      return entry.pid;
+    },
+  };
+}
+
+/** SIGKILL a process of the running stack (kafka, postgres, …) through the stack runner. */
+export async function killStackProcess(name: string): Promise<void> {
+  await kill(name, stackPaths());
+}
+
+/** Starts a process of the running stack again and waits until it answers. */
+export async function restartStackProcess(name: string): Promise<void> {
+  await restart(name, stackPaths());
+}
+
+/**
+ * Kills a process of the running stack (kill -9), runs `during`, then starts the
+ * process again whether `during` passed or threw: a failing test never leaves
+ * the stack broken under the test files that run after it.
+ */
+export async function whileStackProcessDown<T>(name: string, during: () => Promise<T>): Promise<T> {
+  await killStackProcess(name);
+  try {
+    return await during();
+  } finally {
+    await restartStackProcess(name);
+  }
+}
+
+/** A new, empty database on the stack's Postgres; its URL. Each test suite that owns tables takes one. */
+export async function createTestDatabase(prefix: string): Promise<string> {
+  const name = uniqueName(prefix).replace(/-/g, '_');
+  const admin = new Client({ connectionString: runningStack().databaseUrl });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(runningStack().databaseUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+// Response bodies are read loosely: tests assert on their shape.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type JsonBody = any;
+
+/** An HTTP call with a JSON body; the answer's status, parsed body (text when not JSON) and headers. */
+export async function httpJson(
+  url: string,
+  method: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: JsonBody; headers: Headers }> {
+  const res = await fetch(url, {
+    method,
+    headers: { 'content-type': 'application/json', ...headers },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // Not JSON: the caller sees the text.
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/** SQL against a test database on one connection, opened at the first query; `close` is safe either way. */
+export function sqlClient(databaseUrl: string): { sql(text: string, params?: unknown[]): Promise<JsonBody[]>; close(): Promise<void> } {
+  // A pool, so that a test which restarts Postgres gets a new connection afterwards; a connection
+  // that dies while idle is dropped (the pool's 'error'), not an unhandled error of the test.
+  const pool = new Pool({ connectionString: databaseUrl, max: 2 });
+  pool.on('error', () => undefined);
+  return {
+    async sql(text, params = []) {
+      return (await pool.query(text, params)).rows;
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}

@@ -86,14 +86,16 @@ export interface BatcherOptions {
 }
 
 const partitioner = Partitioners.DefaultPartitioner();
+const metadataByCount = new Map<number, { partitionId: number; leader: number; replicas: number[]; isr: number[]; offlineReplicas: number[]; partitionErrorCode: number }[]>();
 
 /** The partition Java clients and kafkajs both choose for a key (murmur2). */
 export function partitionFor(topic: string, key: string, partitions: number): number {
-  return partitioner({
-    topic,
-    partitionMetadata: Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], offlineReplicas: [], partitionErrorCode: 0 })),
-    message: { key, value: null },
-  });
+  let partitionMetadata = metadataByCount.get(partitions);
+  if (!partitionMetadata) {
+    partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], offlineReplicas: [], partitionErrorCode: 0 }));
+    metadataByCount.set(partitions, partitionMetadata);
+  }
+  return partitioner({ topic, partitionMetadata, message: { key, value: null } });
 }
 
 /**

@@ -1,14 +1,29 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 
 export const resultsDir = join(__dirname, '..', 'results');
 
+/** The commit the figures were measured on, marked when the tree had changes not committed. */
+export function currentCommit(): string {
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: join(__dirname, '..'), encoding: 'utf8' }).trim();
+  try {
+    // Results written by earlier runs are not changes to what is measured.
+    const changed = git('status', '--porcelain', '--untracked-files=no')
+      .split('\n')
+      .filter((line) => line && !line.includes('bench/results/'));
+    return `${git('rev-parse', '--short', 'HEAD')}${changed.length > 0 ? '+changes' : ''}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** Writes a scenario's figures, with what they were measured on, to bench/results/<scenario>.json. */
 export function writeResults(scenario: string, figures: Record<string, unknown>): string {
   mkdirSync(resultsDir, { recursive: true });
   const path = join(resultsDir, `${scenario}.json`);
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
-  writeFileSync(path, `${JSON.stringify({ scenario, measuredAt: new Date().toISOString(), machine, ...figures }, null, 2)}\n`);
+  writeFileSync(path, `${JSON.stringify({ scenario, measuredAt: new Date().toISOString(), commit: currentCommit(), machine, ...figures }, null, 2)}\n`);
   return path;
 }

@@ -57,3 +57,17 @@ test('the least recently used answer goes first when full; size 0 keeps nothing'
   await none.get(q, async () => rows(1));
   expect(none.size).toBe(0);
 });
+
+test('the same question asked while it is computed waits for that answer instead of asking again', async () => {
+  const cache = new TopCache(10, () => true);
+  let calls = 0;
+  let release!: () => void;
+  const compute = () => {
+    calls++;
+    return new Promise<TopRow[]>((resolve) => (release = () => resolve(rows(calls))));
+  };
+  const answers = [cache.get(q, compute), cache.get(q, compute), cache.get(q, compute)];
+  release();
+  expect((await Promise.all(answers)).map((a) => a.rows)).toEqual([rows(1), rows(1), rows(1)]);
+  expect(calls).toBe(1);
+});

@@ -31,6 +31,8 @@ const covers = (q: TopQuery, window: Pick<WindowRow, 'dimension' | 'windowStart'
 export class TopCache {
   private readonly answers = new Map<string, { query: TopQuery; rows: TopRow[] }>();
   private readonly pending = new Set<Pending>();
+  /** Questions being computed now: the same question asked meanwhile waits for that answer instead of asking Postgres again. */
+  private readonly computing = new Map<string, Promise<TopRow[]>>();
 
   constructor(
     private readonly maxEntries: number,
@@ -50,10 +52,14 @@ export class TopCache {
       this.answers.set(id, kept);
       return { rows: kept.rows, cached: true };
     }
+    const running = this.computing.get(id);
+    if (running) return { rows: await running, cached: false };
     const pending: Pending = { query, overtaken: !this.listening() };
     this.pending.add(pending);
+    const computed = compute();
+    if (this.maxEntries > 0) this.computing.set(id, computed);
     try {
-      const rows = await compute();
+      const rows = await computed;
       if (this.maxEntries > 0 && !pending.overtaken && this.listening()) {
         this.answers.set(id, { query, rows });
         if (this.answers.size > this.maxEntries) this.answers.delete(this.answers.keys().next().value as string);
@@ -61,6 +67,7 @@ export class TopCache {
       return { rows, cached: false };
     } finally {
       this.pending.delete(pending);
+      this.computing.delete(id);
     }
   }
 

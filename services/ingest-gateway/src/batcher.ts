@@ -77,6 +77,10 @@ export interface BatcherOptions {
   producer: ProducerHolder;
   /** Current partition count of the topic. */
   partitions: () => number;
+  /**
+   * 0: a batch goes out as soon as no other is in flight (requests that arrive meanwhile join the next one, so
+   * batches grow with the load and an idle gateway adds no delay); more: every batch waits this long for company.
+   */
   lingerMs: number;
   maxBatchEvents: number;
   maxInflightEvents: number;
@@ -111,6 +115,7 @@ export class ProduceBatcher {
   private inflightEvents = 0;
   private inflightBytes = 0;
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   private readonly sending = new Set<Promise<void>>();
   private closed = false;
 
@@ -135,13 +140,18 @@ export class ProduceBatcher {
       this.queue.push({ messages: placed, bytes, resolve, reject });
       this.queuedEvents += placed.length;
       if (this.queuedEvents >= this.options.maxBatchEvents) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.options.lingerMs);
+      else if (this.options.lingerMs > 0) this.timer ??= setTimeout(() => this.flush(), this.options.lingerMs);
+      // Requests that arrived in the same turn of the event loop go together; while a batch is in flight, the
+      // queue waits for it to be acknowledged (see flush).
+      else if (this.sending.size === 0) this.immediate ??= setImmediate(() => this.flush());
     });
   }
 
   private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    clearImmediate(this.immediate);
+    this.immediate = undefined;
     while (this.queue.length > 0) {
       const batch: Pending[] = [];
       let events = 0;
@@ -151,7 +161,10 @@ export class ProduceBatcher {
         events += next.messages.length;
       }
       this.queuedEvents -= events;
-      const sending = this.send(batch, events).finally(() => this.sending.delete(sending));
+      const sending = this.send(batch, events).finally(() => {
+        this.sending.delete(sending);
+        if (this.options.lingerMs === 0 && this.sending.size === 0 && this.queue.length > 0) this.flush();
+      });
       this.sending.add(sending);
     }
   }

@@ -16,7 +16,8 @@ export const gatewayEnvShape = {
   GATEWAY_RATE_LIMIT_PER_SEC: env.int(0, { min: 0 }),
   GATEWAY_RATE_LIMIT_BURST: env.int(10_000, { min: 1 }),
   /** How long a batch waits for more requests before it is sent. */
-  GATEWAY_LINGER_MS: env.int(5, { min: 0, max: 1_000 }),
+  /** 0: a batch leaves as soon as the previous one is acknowledged (adaptive); more: each batch waits this long. */
+  GATEWAY_LINGER_MS: env.int(0, { min: 0, max: 1_000 }),
   GATEWAY_BATCH_MAX_EVENTS: env.int(2_000, { min: 1 }),
   GATEWAY_MAX_INFLIGHT_EVENTS: env.int(50_000, { min: 1 }),
   GATEWAY_MAX_INFLIGHT_BYTES: env.int(64 * 1_048_576, { min: 1_024 }),

@@ -2,6 +2,8 @@ import { provisionTopics, Serde, topicCatalog, valueSubjectOf, type ActivityEven
 import { runningStack, startTestService, testKafka, uniqueName, withAdmin } from '@sluice/testing';
 import autocannon from 'autocannon';
 import { Partitioners } from 'kafkajs';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { writeResults } from './results';
 
 const DURATION_SEC = 10;
@@ -10,7 +12,8 @@ const DURATION_SEC = 10;
  * Gateway scenario, one broker: events/s accepted by the gateway (load from
  * autocannon in this process, the gateway in its own) at batch sizes 1, 100 and
  * 1,000, next to a raw kafkajs idempotent producer sending the same Avro
- * records; then request latency at a fixed rate below saturation.
+ * records, and next to express alone (the same body parser, a no-op route: the
+ * framework's ceiling); then request latency at a fixed rate below saturation.
  */
 export async function gatewayBench(): Promise<string> {
   const kafka = testKafka();
@@ -63,6 +66,30 @@ export async function gatewayBench(): Promise<string> {
       viaGateway[batch] = Math.round(((run.requests.total - run.non2xx) * batch) / DURATION_SEC);
     }
 
+    // The framework's ceiling: the same requests to express with the same body parser and nothing else.
+    const noop = spawn(process.execPath, [join(__dirname, 'noop-server.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const viaNoop: Record<number, number> = {};
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        noop.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+        noop.once('exit', () => reject(new Error('the no-op server exited')));
+      });
+      for (const batch of [1, 100, 1_000]) {
+        const body = JSON.stringify({ events: Array.from({ length: batch }, (_, i) => event(i)) });
+        const run = await autocannon({
+          url: `http://127.0.0.1:${port}/v1/events`,
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+          connections: batch === 1 ? 16 : batch === 100 ? 8 : 4,
+          duration: DURATION_SEC,
+        });
+        viaNoop[batch] = Math.round(((run.requests.total - run.non2xx) * batch) / DURATION_SEC);
+      }
+    } finally {
+      noop.kill('SIGTERM');
+    }
+
     const fixedRate = await autocannon({
       url: `${gateway.url}/v1/events`,
       method: 'POST',
@@ -73,7 +100,16 @@ export async function gatewayBench(): Promise<string> {
       duration: DURATION_SEC,
     });
     results.eventsPerSecond = Object.fromEntries(
-      [1, 100, 1_000].map((b) => [`batch${b}`, { gateway: viaGateway[b], rawProducer: raw[b], ratioGatewayToRaw: +(viaGateway[b]! / raw[b]!).toFixed(3) }]),
+      [1, 100, 1_000].map((b) => [
+        `batch${b}`,
+        {
+          gateway: viaGateway[b],
+          rawProducer: raw[b],
+          ratioGatewayToRaw: +(viaGateway[b]! / raw[b]!).toFixed(3),
+          expressNoopRoute: viaNoop[b],
+          ratioGatewayToNoopRoute: +(viaGateway[b]! / viaNoop[b]!).toFixed(3),
+        },
+      ]),
     );
     results.latencyAtFixedRate = {
       requestsPerSecond: 200,

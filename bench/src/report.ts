@@ -56,15 +56,16 @@ function charts(r: Record<string, Result>): { name: string; title: string; spec:
   const out: { name: string; title: string; spec: Record<string, unknown> }[] = [];
   const base = (title: string, result: Result) => ({ $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title: { text: title, subtitle: provenance(result) }, width: 420, height: 220 });
   if (r.gateway) {
-    const rows = Object.entries(r.gateway.eventsPerSecond as Record<string, { gateway: number; rawProducer: number }>).flatMap(([batch, v]) => [
+    const rows = Object.entries(r.gateway.eventsPerSecond as Record<string, { gateway: number; rawProducer: number; expressNoopRoute?: number }>).flatMap(([batch, v]) => [
       { batch: batch.replace('batch', ''), sender: 'gateway (HTTP)', eventsPerSecond: v.gateway },
       { batch: batch.replace('batch', ''), sender: 'raw kafkajs producer', eventsPerSecond: v.rawProducer },
+      ...(v.expressNoopRoute === undefined ? [] : [{ batch: batch.replace('batch', ''), sender: 'express, no-op route', eventsPerSecond: v.expressNoopRoute }]),
     ]);
     out.push({
       name: 'gateway-throughput',
-      title: 'Gateway and raw producer, events/s by events per request',
+      title: 'Gateway, raw producer and express alone, events/s by events per request',
       spec: {
-        ...base('Gateway vs raw producer (events/s)', r.gateway),
+        ...base('Gateway vs raw producer vs express alone (events/s)', r.gateway),
         data: { values: rows },
         mark: 'bar',
         encoding: {

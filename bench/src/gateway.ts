@@ -4,7 +4,7 @@ import autocannon from 'autocannon';
 import { Partitioners } from 'kafkajs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { writeResults } from './results';
+import { serviceNodeOptions, writeResults } from './results';
 
 const DURATION_SEC = 10;
 
@@ -21,7 +21,7 @@ export async function gatewayBench(): Promise<string> {
   await withAdmin(kafka, (admin) => provisionTopics(admin, topicCatalog({ prefix, partitions: 6 })));
   const topic = `${prefix}events.raw`;
   const gateway = await startTestService('ingest-gateway', {
-    env: { GATEWAY_EVENTS_TOPIC: topic, GATEWAY_CATALOG_TOPIC: `${prefix}catalog.items`, LOG_LEVEL: 'warn' },
+    env: { GATEWAY_EVENTS_TOPIC: topic, GATEWAY_CATALOG_TOPIC: `${prefix}catalog.items`, LOG_LEVEL: 'warn', ...serviceNodeOptions() },
   });
   const event = (i: number) => ({ eventId: `bench-${i}`, type: 'view', entityId: `sku-${i % 500}`, occurredAt: new Date().toISOString(), value: i % 13, attributes: { k: 'v' } });
   const results: Record<string, unknown> = {};
@@ -122,5 +122,5 @@ export async function gatewayBench(): Promise<string> {
   } finally {
     await gateway.stop();
   }
-  return writeResults('gateway', results);
+  return writeResults('gateway', { ...results, serviceNodeOptions: process.env.BENCH_SERVICE_NODE_OPTIONS ?? null });
 }

@@ -1,7 +1,7 @@
 import { Serde, type EnrichedEvent, type WindowAggregate } from '@sluice/contracts';
 import { readTopic, runningStack, startPipeline, testKafka, type Pipeline } from '@sluice/testing';
 import { scrape } from './metrics';
-import { writeResults } from './results';
+import { serviceNodeOptions, writeResults } from './results';
 
 const EVENTS_PER_SECOND = 2_000;
 const DURATION_SEC = 60;
@@ -87,7 +87,7 @@ function attribute(ranked: Map<string, string[]>, seen: Map<string, { count: num
  */
 export async function latencyBench(): Promise<string> {
   const kafka = testKafka();
-  const p: Pipeline = await startPipeline({ windowRetentionMs: 3_600_000, partitions: 6, env: { LOG_LEVEL: 'warn' } });
+  const p: Pipeline = await startPipeline({ windowRetentionMs: 3_600_000, partitions: 6, env: { LOG_LEVEL: 'warn', ...serviceNodeOptions() } });
   const serde = new Serde(runningStack().schemaRegistryUrl);
   try {
     const entities = Array.from({ length: ENTITIES }, (_, i) => `lat-e${i}`);
@@ -227,7 +227,7 @@ export async function latencyBench(): Promise<string> {
         aggregator: stage(stages.aggregator),
         viewAndStream: stage(stages.viewAndStream),
       },
-      settings: { STREAM_COMMIT_INTERVAL_MS: process.env.STREAM_COMMIT_INTERVAL_MS ?? '100 (default)' },
+      settings: { STREAM_COMMIT_INTERVAL_MS: process.env.STREAM_COMMIT_INTERVAL_MS ?? '100 (default)', serviceNodeOptions: process.env.BENCH_SERVICE_NODE_OPTIONS ?? null },
       rssMb: rss,
     });
   } finally {

@@ -27,3 +27,9 @@ export function writeResults(scenario: string, figures: Record<string, unknown>)
   writeFileSync(path, `${JSON.stringify({ scenario, measuredAt: new Date().toISOString(), commit: currentCommit(), machine, ...figures }, null, 2)}\n`);
   return path;
 }
+
+/** BENCH_SERVICE_NODE_OPTIONS: Node.js options for the services a scenario starts (e.g. V8 heap sizes), to compare them. */
+export function serviceNodeOptions(): { NODE_OPTIONS?: string } {
+  const options = process.env.BENCH_SERVICE_NODE_OPTIONS;
+  return options ? { NODE_OPTIONS: options } : {};
+}

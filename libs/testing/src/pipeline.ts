@@ -1,9 +1,7 @@
 import { provisionTopics, topicCatalog } from '@sluice/contracts';
 import type { TestStack } from './cluster';
-import { createTestDatabase, httpJson, startTestService, testKafka, uniqueName, withAdmin, type TestService } from './helpers';
+import { createTestDatabase, httpJson, startTestService, testKafka, uniqueName, withAdmin, type JsonBody as Json, type TestService } from './helpers';
 import type { Kafka } from 'kafkajs';
-
-import type { JsonBody as Json } from './helpers';
 
 /** The dead-letter admin token of a pipeline started here. */
 export const ADMIN_TOKEN = 'e2e-admin-token';

@@ -7,16 +7,14 @@ export interface TopRow {
   windows: number;
 }
 
-interface Pending {
+interface Computing {
   query: TopQuery;
+  rows: Promise<TopRow[]>;
   /** A change to a window of the query's range was committed while it ran: its answer may not hold it. */
   overtaken: boolean;
 }
 
-const covers = (q: TopQuery, window: Pick<WindowRow, 'dimension' | 'windowStart'>) => {
-  const start = Date.parse(window.windowStart);
-  return q.dimension === window.dimension && start >= q.from && start < q.to;
-};
+const covers = (q: TopQuery, dimension: string, windowStart: number) => q.dimension === dimension && windowStart >= q.from && windowStart < q.to;
 
 /**
  * Answers of `GET /v1/top` kept by one replica, for the dashboards that ask the
@@ -30,9 +28,8 @@ const covers = (q: TopQuery, window: Pick<WindowRow, 'dimension' | 'windowStart'
  */
 export class TopCache {
   private readonly answers = new Map<string, { query: TopQuery; rows: TopRow[] }>();
-  private readonly pending = new Set<Pending>();
   /** Questions being computed now: the same question asked meanwhile waits for that answer instead of asking Postgres again. */
-  private readonly computing = new Map<string, Promise<TopRow[]>>();
+  private readonly computing = new Map<string, Computing>();
 
   constructor(
     private readonly maxEntries: number,
@@ -44,6 +41,7 @@ export class TopCache {
   }
 
   async get(query: TopQuery, compute: () => Promise<TopRow[]>): Promise<{ rows: TopRow[]; cached: boolean }> {
+    if (this.maxEntries === 0) return { rows: await compute(), cached: false };
     const id = `${query.dimension}|${query.metric}|${query.from}|${query.to}|${query.limit}`;
     const kept = this.answers.get(id);
     if (kept) {
@@ -53,33 +51,31 @@ export class TopCache {
       return { rows: kept.rows, cached: true };
     }
     const running = this.computing.get(id);
-    if (running) return { rows: await running, cached: false };
-    const pending: Pending = { query, overtaken: !this.listening() };
-    this.pending.add(pending);
-    const computed = compute();
-    if (this.maxEntries > 0) this.computing.set(id, computed);
+    if (running) return { rows: await running.rows, cached: false };
+    const computing: Computing = { query, rows: compute(), overtaken: !this.listening() };
+    this.computing.set(id, computing);
     try {
-      const rows = await computed;
-      if (this.maxEntries > 0 && !pending.overtaken && this.listening()) {
+      const rows = await computing.rows;
+      if (!computing.overtaken && this.listening()) {
         this.answers.set(id, { query, rows });
         if (this.answers.size > this.maxEntries) this.answers.delete(this.answers.keys().next().value as string);
       }
       return { rows, cached: false };
     } finally {
-      this.pending.delete(pending);
       this.computing.delete(id);
     }
   }
 
   /** A window change was committed: the answers that sum this window no longer hold. */
   changed(window: Pick<WindowRow, 'dimension' | 'windowStart'>): void {
-    for (const p of this.pending) if (!p.overtaken && covers(p.query, window)) p.overtaken = true;
-    for (const [id, answer] of this.answers) if (covers(answer.query, window)) this.answers.delete(id);
+    const start = Date.parse(window.windowStart);
+    for (const c of this.computing.values()) if (covers(c.query, window.dimension, start)) c.overtaken = true;
+    for (const [id, answer] of this.answers) if (covers(answer.query, window.dimension, start)) this.answers.delete(id);
   }
 
   /** Notifications may have been missed (the connection was lost, or is back): nothing kept holds. */
   reset(): void {
-    for (const p of this.pending) p.overtaken = true;
+    for (const c of this.computing.values()) c.overtaken = true;
     this.answers.clear();
   }
 }

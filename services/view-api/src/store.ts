@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { WindowAggregate } from '@sluice/contracts';
 import type { AggregatesQuery, Cursor, StreamQuery, TopQuery } from './query';
-import { bucketStart, ROLLUP_GRAINS_SECONDS, splitRange } from './rollups';
+import { ROLLUP_GRAINS_SECONDS, splitRange } from './rollups';
 
 export const CHANGES_CHANNEL = 'view_window_changes';
 
@@ -92,25 +92,24 @@ export class ViewStore {
     // "before" are exactly the versions its upsert replaces, even when two transactions (a replica that has not yet
     // seen it lost a partition, or a partition count that grew) write the same window, new or not.
     const finest = Math.min(...ROLLUP_GRAINS_SECONDS);
-    const buckets = new Map<string, [string, string, number]>();
-    for (const p of rows) {
-      const bucket = bucketStart(p.record.windowStart, finest);
-      buckets.set(`${p.record.dimension}|${bucket}|${p.record.key}`, [p.record.dimension, p.record.key, bucket]);
-    }
-    const locks = [[...buckets.values()].map((b) => b[0]), [...buckets.values()].map((b) => b[1]), [...buckets.values()].map((b) => b[2]), finest];
+    const lockKeys = [rows.map((p) => p.record.dimension), rows.map((p) => p.record.key), rows.map((p) => p.record.windowStart), finest];
+    // A bucket is computed as the rollup statement below computes it, so that the locked rows are the ones it adds to.
     await client.query(
       `insert into window_rollups (dimension, grain_seconds, bucket_start, key, count, sum, windows)
-       select d, $4, to_timestamp(b / 1000.0), k, 0, 0, 0 from unnest($1::text[], $2::text[], $3::bigint[]) as t(d, k, b)
+       select distinct d, $4::integer, to_timestamp(floor(extract(epoch from to_timestamp(ws / 1000.0)) / $4) * $4), k, 0::bigint, 0::float8, 0::bigint
+       from unnest($1::text[], $2::text[], $3::bigint[]) as t(d, k, ws)
        order by 1, 3, 4
        on conflict do nothing`,
-      locks,
+      lockKeys,
     );
     await client.query(
-      `select 1 from window_rollups r join unnest($1::text[], $2::text[], $3::bigint[]) as t(d, k, b)
-         on r.dimension = t.d and r.grain_seconds = $4 and r.bucket_start = to_timestamp(t.b / 1000.0) and r.key = t.k
+      `select 1 from window_rollups r
+       join (select distinct d, k, to_timestamp(floor(extract(epoch from to_timestamp(ws / 1000.0)) / $4) * $4) as b
+             from unnest($1::text[], $2::text[], $3::bigint[]) as t(d, k, ws)) as t
+         on r.dimension = t.d and r.grain_seconds = $4 and r.bucket_start = t.b and r.key = t.k
        order by r.dimension, r.bucket_start, r.key
        for update of r`,
-      locks,
+      lockKeys,
     );
     // Then one statement: the rows as they were, the upsert, and the change of each upserted window added to the
     // rollup buckets that hold it, so that the rollups move in the same transaction as the windows.

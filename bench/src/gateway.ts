@@ -7,6 +7,24 @@ import { join } from 'node:path';
 import { serviceNodeOptions, writeResults } from './results';
 
 const DURATION_SEC = 10;
+const BATCHES = [1, 100, 1_000];
+/** Requests (or sends) in flight at once for a batch size: the same for the gateway, express alone and the raw producer. */
+const concurrency = (batch: number) => (batch === 1 ? 16 : batch === 100 ? 8 : 4);
+
+const event = (i: number) => ({ eventId: `bench-${i}`, type: 'view', entityId: `sku-${i % 500}`, occurredAt: new Date().toISOString(), value: i % 13, attributes: { k: 'v' } });
+
+/** Events/s answered 2xx when autocannon posts requests of `batch` events to `url` for the scenario's duration. */
+async function acceptedPerSecond(url: string, batch: number): Promise<number> {
+  const run = await autocannon({
+    url,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ events: Array.from({ length: batch }, (_, i) => event(i)) }),
+    connections: concurrency(batch),
+    duration: DURATION_SEC,
+  });
+  return Math.round(((run.requests.total - run.non2xx) * batch) / DURATION_SEC);
+}
 
 /**
  * Gateway scenario, one broker: events/s accepted by the gateway (load from
@@ -23,7 +41,6 @@ export async function gatewayBench(): Promise<string> {
   const gateway = await startTestService('ingest-gateway', {
     env: { GATEWAY_EVENTS_TOPIC: topic, GATEWAY_CATALOG_TOPIC: `${prefix}catalog.items`, LOG_LEVEL: 'warn', ...serviceNodeOptions() },
   });
-  const event = (i: number) => ({ eventId: `bench-${i}`, type: 'view', entityId: `sku-${i % 500}`, occurredAt: new Date().toISOString(), value: i % 13, attributes: { k: 'v' } });
   const results: Record<string, unknown> = {};
   try {
     // Raw producer: the same records, encoded once, sent with acks=all by concurrent senders.
@@ -32,12 +49,12 @@ export async function gatewayBench(): Promise<string> {
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5, createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     const raw: Record<number, number> = {};
-    for (const batch of [1, 100, 1_000]) {
+    for (const batch of BATCHES) {
       const messages = Array.from({ length: batch }, (_, i) => {
         const e = event(i);
         return { key: e.entityId, value: encoder.encode({ ...e, userId: null, occurredAt: Date.parse(e.occurredAt) }) };
       });
-      const senders = batch === 1 ? 16 : batch === 100 ? 8 : 4;
+      const senders = concurrency(batch);
       let sent = 0;
       const endAt = Date.now() + DURATION_SEC * 1_000;
       await Promise.all(
@@ -53,18 +70,7 @@ export async function gatewayBench(): Promise<string> {
     await producer.disconnect();
 
     const viaGateway: Record<number, number> = {};
-    for (const batch of [1, 100, 1_000]) {
-      const body = JSON.stringify({ events: Array.from({ length: batch }, (_, i) => event(i)) });
-      const run = await autocannon({
-        url: `${gateway.url}/v1/events`,
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body,
-        connections: batch === 1 ? 16 : batch === 100 ? 8 : 4,
-        duration: DURATION_SEC,
-      });
-      viaGateway[batch] = Math.round(((run.requests.total - run.non2xx) * batch) / DURATION_SEC);
-    }
+    for (const batch of BATCHES) viaGateway[batch] = await acceptedPerSecond(`${gateway.url}/v1/events`, batch);
 
     // The framework's ceiling: the same requests to express with the same body parser and nothing else.
     const noop = spawn(process.execPath, [join(__dirname, 'noop-server.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -74,18 +80,7 @@ export async function gatewayBench(): Promise<string> {
         noop.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
         noop.once('exit', () => reject(new Error('the no-op server exited')));
       });
-      for (const batch of [1, 100, 1_000]) {
-        const body = JSON.stringify({ events: Array.from({ length: batch }, (_, i) => event(i)) });
-        const run = await autocannon({
-          url: `http://127.0.0.1:${port}/v1/events`,
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body,
-          connections: batch === 1 ? 16 : batch === 100 ? 8 : 4,
-          duration: DURATION_SEC,
-        });
-        viaNoop[batch] = Math.round(((run.requests.total - run.non2xx) * batch) / DURATION_SEC);
-      }
+      for (const batch of BATCHES) viaNoop[batch] = await acceptedPerSecond(`http://127.0.0.1:${port}/v1/events`, batch);
     } finally {
       noop.kill('SIGTERM');
     }
@@ -100,7 +95,7 @@ export async function gatewayBench(): Promise<string> {
       duration: DURATION_SEC,
     });
     results.eventsPerSecond = Object.fromEntries(
-      [1, 100, 1_000].map((b) => [
+      BATCHES.map((b) => [
         `batch${b}`,
         {
           gateway: viaGateway[b],

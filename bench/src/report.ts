@@ -54,41 +54,37 @@ const provenance = (r: Result) => `${r.machine.cpus} × ${r.machine.cpuModel ?? 
 /** Vega-Lite specifications of the charts, from the results there are. */
 function charts(r: Record<string, Result>): { name: string; title: string; spec: Record<string, unknown> }[] {
   const out: { name: string; title: string; spec: Record<string, unknown> }[] = [];
-  const base = (title: string, result: Result) => ({ $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title: { text: title, subtitle: provenance(result) }, width: 420, height: 220 });
+  /** A chart of `rows` from `result`: its heading in the report, and the title and subtitle (provenance) drawn in it. */
+  const chart = (name: string, title: string, result: Result, drawnTitle: string, rows: unknown[], mark: unknown, encoding: Record<string, unknown>) =>
+    out.push({
+      name,
+      title,
+      spec: {
+        $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+        title: { text: drawnTitle, subtitle: provenance(result) },
+        width: 420,
+        height: 220,
+        data: { values: rows },
+        mark,
+        encoding,
+      },
+    });
   if (r.gateway) {
     const rows = Object.entries(r.gateway.eventsPerSecond as Record<string, { gateway: number; rawProducer: number; expressNoopRoute?: number }>).flatMap(([batch, v]) => [
       { batch: batch.replace('batch', ''), sender: 'gateway (HTTP)', eventsPerSecond: v.gateway },
       { batch: batch.replace('batch', ''), sender: 'raw kafkajs producer', eventsPerSecond: v.rawProducer },
       ...(v.expressNoopRoute === undefined ? [] : [{ batch: batch.replace('batch', ''), sender: 'express, no-op route', eventsPerSecond: v.expressNoopRoute }]),
     ]);
-    out.push({
-      name: 'gateway-throughput',
-      title: 'Gateway, raw producer and express alone, events/s by events per request',
-      spec: {
-        ...base('Gateway vs raw producer vs express alone (events/s)', r.gateway),
-        data: { values: rows },
-        mark: 'bar',
-        encoding: {
+    chart('gateway-throughput', 'Gateway, raw producer and express alone, events/s by events per request', r.gateway, 'Gateway vs raw producer vs express alone (events/s)', rows, 'bar', {
           x: { field: 'batch', type: 'ordinal', title: 'events per request', sort: ['1', '100', '1000'] },
           xOffset: { field: 'sender' },
           y: { field: 'eventsPerSecond', type: 'quantitative', title: 'events/s' },
           color: { field: 'sender', type: 'nominal' },
-        },
-      },
-    });
+        });
   }
   if (r.latency?.endToEndMs?.histogram) {
     const rows = (r.latency.endToEndMs.histogram as { upToMs: number | null; count: number }[]).map((b) => ({ bucket: b.upToMs === null ? 'more' : `≤ ${b.upToMs}`, count: b.count }));
-    out.push({
-      name: 'end-to-end-latency',
-      title: 'End-to-end latency histogram (202 → change on /v1/stream)',
-      spec: {
-        ...base('End-to-end latency, events per bucket (ms)', r.latency),
-        data: { values: rows },
-        mark: 'bar',
-        encoding: { x: { field: 'bucket', type: 'ordinal', sort: null, title: 'latency (ms)' }, y: { field: 'count', type: 'quantitative', title: 'events' } },
-      },
-    });
+    chart('end-to-end-latency', 'End-to-end latency histogram (202 → change on /v1/stream)', r.latency, 'End-to-end latency, events per bucket (ms)', rows, 'bar', { x: { field: 'bucket', type: 'ordinal', sort: null, title: 'latency (ms)' }, y: { field: 'count', type: 'quantitative', title: 'events' } });
   }
   if (Array.isArray(r.latency?.rssMb) && r.latency.rssMb.length > 0) {
     const rows = (r.latency.rssMb as Record<string, number>[]).flatMap((s) =>
@@ -96,16 +92,7 @@ function charts(r: Record<string, Result>): { name: string; title: string; spec:
         .filter(([k]) => k !== 'second')
         .map(([k, v]) => ({ second: s.second, service: k.replace(/Mb$/, ''), rssMb: v })),
     );
-    out.push({
-      name: 'rss-over-time',
-      title: 'Resident memory of each service during the end-to-end load',
-      spec: {
-        ...base('RSS per service during the end-to-end load (MB)', r.latency),
-        data: { values: rows },
-        mark: { type: 'line', point: true },
-        encoding: { x: { field: 'second', type: 'quantitative', title: 'seconds into the load' }, y: { field: 'rssMb', type: 'quantitative', title: 'MB' }, color: { field: 'service', type: 'nominal' } },
-      },
-    });
+    chart('rss-over-time', 'Resident memory of each service during the end-to-end load', r.latency, 'RSS per service during the end-to-end load (MB)', rows, { type: 'line', point: true }, { x: { field: 'second', type: 'quantitative', title: 'seconds into the load' }, y: { field: 'rssMb', type: 'quantitative', title: 'MB' }, color: { field: 'service', type: 'nominal' } });
   }
   if (r.view?.queries) {
     const rows = [...(r.view.queries as any[]).map((q) => ({ ...q, replica: 'keeps top answers' })), ...((r.view.topWithoutKeptAnswers ?? []) as any[]).map((q) => ({ ...q, replica: 'reads Postgres every time' }))].map((q) => ({
@@ -114,32 +101,14 @@ function charts(r: Record<string, Result>): { name: string; title: string; spec:
       p99Ms: q.p99Ms,
       requestsPerSecond: q.requestsPerSecond,
     }));
-    out.push({
-      name: 'view-queries',
-      title: 'view-api query p99 (ms)',
-      spec: {
-        ...base('view-api: p99 per query and target rate (ms)', r.view),
-        data: { values: rows },
-        mark: 'bar',
-        encoding: { y: { field: 'query', type: 'nominal', title: null }, x: { field: 'p99Ms', type: 'quantitative', title: 'p99 (ms)' }, color: { field: 'replica', type: 'nominal' } },
-      },
-    });
+    chart('view-queries', 'view-api query p99 (ms)', r.view, 'view-api: p99 per query and target rate (ms)', rows, 'bar', { y: { field: 'query', type: 'nominal', title: null }, x: { field: 'p99Ms', type: 'quantitative', title: 'p99 (ms)' }, color: { field: 'replica', type: 'nominal' } });
   }
   if (r.enricher || r.aggregator) {
     const rows = [
       ...(r.enricher ? [{ stage: 'enricher, exactly once', eventsPerSecond: r.enricher.exactlyOnce.eventsPerSecond }, { stage: 'enricher, at least once', eventsPerSecond: r.enricher.atLeastOnce.eventsPerSecond }] : []),
       ...((r.aggregator?.runs ?? []) as any[]).map((run) => ({ stage: `aggregator, ${run.openWindows.toLocaleString('en')} open windows`, eventsPerSecond: run.eventsPerSecond })),
     ];
-    out.push({
-      name: 'stream-throughput',
-      title: 'Stream stages, events/s',
-      spec: {
-        ...base('Stream stages (events/s)', (r.enricher ?? r.aggregator)!),
-        data: { values: rows },
-        mark: 'bar',
-        encoding: { y: { field: 'stage', type: 'nominal', title: null, sort: null }, x: { field: 'eventsPerSecond', type: 'quantitative', title: 'events/s' } },
-      },
-    });
+    chart('stream-throughput', 'Stream stages, events/s', (r.enricher ?? r.aggregator)!, 'Stream stages (events/s)', rows, 'bar', { y: { field: 'stage', type: 'nominal', title: null, sort: null }, x: { field: 'eventsPerSecond', type: 'quantitative', title: 'events/s' } });
   }
   return out;
 }

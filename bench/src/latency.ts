@@ -1,5 +1,5 @@
 import { Serde, type EnrichedEvent, type WindowAggregate } from '@sluice/contracts';
-import { readTopic, runningStack, startPipeline, testKafka, type Pipeline } from '@sluice/testing';
+import { readTopic, runningStack, serverSentEvents, startPipeline, testKafka, type Pipeline } from '@sluice/testing';
 import { scrape } from './metrics';
 import { serviceNodeOptions, writeResults } from './results';
 
@@ -38,22 +38,10 @@ function subscribe(url: string, onWindow: (key: string, windowStart: number, cou
   const controller = new AbortController();
   void (async () => {
     const res = await fetch(url, { signal: controller.signal });
-    const reader = res.body!.getReader();
-    let buffer = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      const at = Date.now();
-      buffer += Buffer.from(value).toString();
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (!data || !/^event: window$/m.test(block)) continue;
-        const w = JSON.parse(data) as { key: string; windowStart: string; count: number };
-        onWindow(w.key, Date.parse(w.windowStart), w.count, at);
-      }
+    for await (const e of serverSentEvents(res)) {
+      if (e.event !== 'window' || !e.data) continue;
+      const w = JSON.parse(e.data) as { key: string; windowStart: string; count: number };
+      onWindow(w.key, Date.parse(w.windowStart), w.count, e.receivedAt);
     }
   })().catch((err: unknown) => {
     if (!controller.signal.aborted) process.stderr.write(`latency: the stream failed: ${String(err)}\n`);

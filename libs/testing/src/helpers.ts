@@ -247,3 +247,31 @@ export function sqlClient(databaseUrl: string): { sql(text: string, params?: unk
     },
   };
 }
+
+export interface ServerSentEvent {
+  id?: string;
+  event?: string;
+  data?: string;
+  /** When the chunk that completed it arrived (ms). */
+  receivedAt: number;
+}
+
+/** The events of a `text/event-stream` response as they arrive, until the stream ends (or its request is aborted). */
+export async function* serverSentEvents(res: Response): AsyncGenerator<ServerSentEvent> {
+  const reader = res.body!.getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    const receivedAt = Date.now();
+    buffer += Buffer.from(value).toString();
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const field = (name: string) => new RegExp(`^${name}: (.*)$`, 'm').exec(block)?.[1];
+      const [id, event, data] = [field('id'), field('event'), field('data')];
+      yield { ...(id !== undefined ? { id } : {}), ...(event !== undefined ? { event } : {}), ...(data !== undefined ? { data } : {}), receivedAt };
+    }
+  }
+}

@@ -1,7 +1,7 @@
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import fc from 'fast-check';
-import type { TestService } from '@sluice/testing';
+import { serverSentEvents, type TestService } from '@sluice/testing';
 import { aggregatesSql, changesSql, topSql } from '../src/store';
 import { BASE, revisions, viewFixture, type ViewFixture } from './view-fixture';
 
@@ -156,22 +156,18 @@ test('responses match /openapi.json', async () => {
 async function readEvents(url: string, count: number, headers: Record<string, string> = {}): Promise<{ id: string; data: { key: string; revision: number } }[]> {
   const controller = new AbortController();
   const res = await fetch(url, { headers, signal: controller.signal });
-  const reader = res.body!.getReader();
   const events: { id: string; data: { key: string; revision: number } }[] = [];
-  let buffer = '';
-  const deadline = Date.now() + 30_000;
-  while (events.length < count && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += Buffer.from(value).toString();
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const id = /^id: (.*)$/m.exec(block)?.[1];
-      const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (id && data && /^event: window$/m.test(block)) events.push({ id, data: JSON.parse(data) });
+  const deadline = setTimeout(() => controller.abort(), 30_000);
+  try {
+    for await (const e of serverSentEvents(res)) {
+      if (e.id && e.data && e.event === 'window') events.push({ id: e.id, data: JSON.parse(e.data) });
+      if (events.length >= count) break;
     }
+  } catch (err) {
+    // The deadline aborted the stream: the caller sees the events that came.
+    if (!controller.signal.aborted) throw err;
+  } finally {
+    clearTimeout(deadline);
   }
   controller.abort();
   return events;

@@ -1,5 +1,5 @@
 import { readTopic, testKafka, type TestService } from '@sluice/testing';
-import { eventually, startPipeline, type JsonBody as Json, type Pipeline } from '@sluice/testing';
+import { cleanStageReport, eventually, startPipeline, type JsonBody as Json, type Pipeline } from '@sluice/testing';
 
 // Event time under adversarial timing (issue 13), through the whole pipeline:
 // event time runs about 25 times faster than wall time, one of two enricher
@@ -147,6 +147,8 @@ test('one of two enricher instances stopped (SIGSTOP) far past the grace period 
     ['category', 'window.closed', catalog[0]!.category],
     ['entity', 'window.closed', catalog[0]!.entityId],
   ]);
+  // Both stages committed each event's output, state change and offset together: nothing missing, nothing doubled.
+  expect(await p.checkStages()).toEqual({ enricher: cleanStageReport(sent.length), aggregator: cleanStageReport(sent.length) });
 });
 
 test('kill -9 of one of two aggregator instances and one of two enricher instances while event time runs ahead of wall time: every final exact, nothing late', async () => {
@@ -178,4 +180,5 @@ test('kill -9 of one of two aggregator instances and one of two enricher instanc
 
   await expectFinalsExact(sent, T, closingAt);
   expect(await lateRecords(0)).toEqual([]);
+  expect(await p.checkStages()).toEqual({ enricher: cleanStageReport(sent.length), aggregator: cleanStageReport(sent.length) });
 });

@@ -1,12 +1,10 @@
 import { join } from 'node:path';
 import {
-  DEFAULT_KAFKA_VERSION,
   down,
   kill,
   optionsFromEnv,
   readState,
   restart,
-  runKafkaTool,
   stackPaths,
   up,
   type StackPaths,
@@ -33,8 +31,6 @@ export interface KafkaCluster {
   kill(nodeId: number): Promise<void>;
   /** Starts a killed broker again and waits until the cluster has every broker back. */
   restart(nodeId: number): Promise<void>;
-  /** Kafka's own `kafka-transactions` tool (TransactionsCommand) against this cluster: its output. */
-  transactionsTool(args: string[]): Promise<string>;
   /** Stops every broker and removes the cluster's data. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -72,8 +68,6 @@ export async function startKafkaCluster(options: { nodes?: number; port?: number
     restart: async (nodeId) => {
       await restart(processName(nodeId), paths);
     },
-    transactionsTool: (args) =>
-      runKafkaTool(paths.cacheDir, stackOptions.kafkaVersion || DEFAULT_KAFKA_VERSION, 'org.apache.kafka.tools.TransactionsCommand', ['--bootstrap-server', brokers.join(','), ...args]),
     close: () => (closed ??= down(() => undefined, paths)),
   };
 }

@@ -1,20 +1,34 @@
+import { DEFAULT_KAFKA_VERSION, optionsFromEnv, runKafkaTool, stackPaths } from '@sluice/local-stack';
 import { followTopic } from '@sluice/streams';
 import type { Kafka, KafkaMessage } from 'kafkajs';
+import { runningStack, withAdmin } from './helpers';
 
 /** What a record is about, as the check sees it (an eventId), or undefined for a record it does not follow. */
 type Identify = (message: KafkaMessage) => Promise<string | undefined> | string | undefined;
 
 export interface StageEffectsCheck {
   kafka: Kafka;
+  /** The brokers `kafka` talks to, for Kafka's own offset tool. @default the local stack's */
+  brokers?: string[];
   /** The stage's consumer group: its committed offsets say which inputs it claims to have processed. */
   group: string;
   input: { topic: string; identify: Identify };
-  /** Topics whose records together must hold each processed input's effect exactly once (outputs, dead letters). */
-  outputs: { topic: string; identify: Identify }[];
+  /**
+   * Topics whose records together must hold each processed input's effect exactly once (outputs, dead
+   * letters). `stateless`: an input whose effect is here changes no state (a dead letter), so the state
+   * check leaves it out.
+   */
+  outputs: { topic: string; identify: Identify; stateless?: boolean }[];
   /** Topics (state changelogs) that must hold each processed input's state change at least once. */
   state?: { topic: string; identify: Identify }[];
   /** Longest wait for a read_committed reader to reach the end of a topic. @default 60000 */
   timeoutMs?: number;
+  /**
+   * Longest wait for the stage to have committed past every input (no input pending) and to have no
+   * transaction open: the check is taken again until then, and the last report is returned either
+   * way. 0 checks once. @default 60000
+   */
+  settleMs?: number;
 }
 
 export interface StageEffectsReport {
@@ -30,9 +44,39 @@ export interface StageEffectsReport {
   orphaned: string[];
   /** Processed inputs whose state change is in no changelog. */
   missingState: string[];
+  /** Partitions of the input, outputs and changelogs with a transaction still open (`topic[partition]`). */
+  openTransactions: string[];
 }
 
-/** Every record of `topic`, read_committed, up to the end it has now; throws when the end is not reached in time (a hanging transaction holds it back). */
+const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Partitions of `topics` on which a transaction is open now: their last stable offset (the end a
+ * read_committed reader can reach, which KafkaJS's admin returns) is behind their high watermark
+ * (which Kafka's own GetOffsetShell returns, its admin client listing offsets read_uncommitted). Once
+ * a pipeline is idle, a partition that stays open holds a hanging transaction: it blocks every
+ * read_committed reader.
+ */
+export async function openTransactions(kafka: Kafka, topics: string[], brokers: string[] = runningStack().kafkaBrokers): Promise<string[]> {
+  if (topics.length === 0) return [];
+  const version = optionsFromEnv().kafkaVersion || DEFAULT_KAFKA_VERSION;
+  const pattern = topics.map(escapeRegex).join('|');
+  const tool = await runKafkaTool(stackPaths().cacheDir, version, 'org.apache.kafka.tools.GetOffsetShell', ['--bootstrap-server', brokers.join(','), '--topic', pattern, '--time', '-1']);
+  const high = new Map<string, bigint>();
+  for (const line of tool.split('\n')) {
+    const match = /^(.+):(\d+):(\d+)$/.exec(line.trim());
+    if (match) high.set(`${match[1]}[${match[2]}]`, BigInt(match[3]!));
+  }
+  // The stable offsets after the high watermarks: a transaction committed in between cannot look open.
+  const stable = await withAdmin(kafka, async (admin) => {
+    const out = new Map<string, bigint>();
+    for (const topic of topics) for (const o of await admin.fetchTopicOffsets(topic)) out.set(`${topic}[${o.partition}]`, BigInt(o.high));
+    return out;
+  });
+  return [...stable].filter(([partition, offset]) => offset < (high.get(partition) ?? 0n)).map(([partition]) => partition).sort();
+}
+
+/** Every record of `topic`, read_committed, up to its last stable offset now; throws when that end is not reached in time. */
 async function readAll(kafka: Kafka, topic: string, timeoutMs: number): Promise<{ partition: number; message: KafkaMessage }[]> {
   const records: { partition: number; message: KafkaMessage }[] = [];
   const follower = await followTopic(kafka, topic, { onRecord: (partition, message) => records.push({ partition, message }) });
@@ -49,15 +93,22 @@ async function readAll(kafka: Kafka, topic: string, timeoutMs: number): Promise<
   return records;
 }
 
-async function countIdentities(kafka: Kafka, topics: { topic: string; identify: Identify }[], timeoutMs: number): Promise<Map<string, number>> {
+async function countIdentities(
+  kafka: Kafka,
+  topics: { topic: string; identify: Identify; stateless?: boolean }[],
+  timeoutMs: number,
+): Promise<{ counts: Map<string, number>; stateless: Set<string> }> {
   const counts = new Map<string, number>();
-  for (const { topic, identify } of topics) {
+  const stateless = new Set<string>();
+  for (const { topic, identify, stateless: noState } of topics) {
     for (const { message } of await readAll(kafka, topic, timeoutMs)) {
       const id = await identify(message);
-      if (id !== undefined) counts.set(id, (counts.get(id) ?? 0) + 1);
+      if (id === undefined) continue;
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+      if (noState) stateless.add(id);
     }
   }
-  return counts;
+  return { counts, stateless };
 }
 
 /**
@@ -68,7 +119,18 @@ async function countIdentities(kafka: Kafka, topics: { topic: string; identify: 
  * processed input whose effect is missing or doubled.
  */
 export async function checkStageEffects(check: StageEffectsCheck): Promise<StageEffectsReport> {
+  const deadline = Date.now() + (check.settleMs ?? 60_000);
+  for (;;) {
+    const report = await checkOnce(check);
+    if ((report.pending === 0 && report.openTransactions.length === 0) || Date.now() >= deadline) return report;
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+}
+
+async function checkOnce(check: StageEffectsCheck): Promise<StageEffectsReport> {
   const timeoutMs = check.timeoutMs ?? 60_000;
+  const topics = [check.input, ...check.outputs, ...(check.state ?? [])].map((t) => t.topic);
+  const open = await openTransactions(check.kafka, [...new Set(topics)], check.brokers);
   const admin = check.kafka.admin();
   await admin.connect();
   let committed: Map<number, bigint>;
@@ -86,8 +148,8 @@ export async function checkStageEffects(check: StageEffectsCheck): Promise<Stage
     if (BigInt(message.offset) < (committed.get(partition) ?? 0n)) processed.add(id);
     else unprocessed.add(id);
   }
-  const effects = await countIdentities(check.kafka, check.outputs, timeoutMs);
-  const stateChanges = await countIdentities(check.kafka, check.state ?? [], timeoutMs);
+  const { counts: effects, stateless } = await countIdentities(check.kafka, check.outputs, timeoutMs);
+  const { counts: stateChanges } = await countIdentities(check.kafka, check.state ?? [], timeoutMs);
   const sorted = (ids: Iterable<string>) => [...ids].sort();
   return {
     processed: processed.size,
@@ -95,6 +157,7 @@ export async function checkStageEffects(check: StageEffectsCheck): Promise<Stage
     missing: sorted([...processed].filter((id) => !effects.has(id))),
     doubled: sorted([...processed].filter((id) => (effects.get(id) ?? 0) > 1)),
     orphaned: sorted([...effects.keys()].filter((id) => !processed.has(id))),
-    missingState: check.state ? sorted([...processed].filter((id) => !stateChanges.has(id))) : [],
+    missingState: check.state ? sorted([...processed].filter((id) => !stateless.has(id) && !stateChanges.has(id))) : [],
+    openTransactions: open,
   };
 }

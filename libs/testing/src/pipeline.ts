@@ -1,7 +1,9 @@
-import { provisionTopics, topicCatalog } from '@sluice/contracts';
+import { provisionTopics, Serde, topicCatalog, type ActivityEvent, type EnrichedEvent } from '@sluice/contracts';
+import { WATERMARK_HEADER } from '@sluice/streams';
+import type { Kafka, KafkaMessage } from 'kafkajs';
 import type { TestStack } from './cluster';
-import { createTestDatabase, httpJson, startTestService, testKafka, uniqueName, withAdmin, type JsonBody as Json, type TestService } from './helpers';
-import type { Kafka } from 'kafkajs';
+import { checkStageEffects, type StageEffectsReport } from './effects';
+import { createTestDatabase, httpJson, runningStack, startTestService, testKafka, uniqueName, withAdmin, type JsonBody as Json, type TestService } from './helpers';
 
 /** The dead-letter admin token of a pipeline started here. */
 export const ADMIN_TOKEN = 'e2e-admin-token';
@@ -19,6 +21,14 @@ export interface Pipeline {
   /** Starts one more instance of a stream stage, in the same consumer group, with the same settings. */
   scale(stage: 'enricher' | 'aggregator'): Promise<TestService>;
   http(service: TestService, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: Json }>;
+  /**
+   * The exactly-once invariant of both stream stages, from Kafka alone (`checkStageEffects`), by
+   * eventId: the enricher (input events.raw; outputs events.enriched and events.raw.dlq; state its
+   * seen-events changelog) and the aggregator's entity stage (input events.enriched; outputs the
+   * by-category repartition topic, watermarks left out, and events.enriched.dlq). Its window state and
+   * category stage have no per-event effect to look for: the view's windows check those.
+   */
+  checkStages(): Promise<{ enricher: StageEffectsReport; aggregator: StageEffectsReport }>;
   close(): Promise<void>;
 }
 
@@ -82,6 +92,12 @@ export async function startPipeline(options: {
     DLQ_ADMIN_TOKEN: ADMIN_TOKEN,
     DLQ_SESSION_TIMEOUT_MS: '6000',
   });
+  const groups = { enricher: `${id}-enricher`, aggregator: `${id}-aggregator`, view: `${id}-view` };
+  const { schemaRegistryUrl, kafkaBrokers: brokers } = options.stack?.state() ?? runningStack();
+  const serde = new Serde(schemaRegistryUrl);
+  const activity = serde.decoder<ActivityEvent>('ActivityEvent');
+  const enriched = serde.decoder<EnrichedEvent>('EnrichedEvent');
+  const eventIdOf = (decoder: { decode(b: Buffer | null): Promise<{ eventId: string }> }) => async (m: KafkaMessage) => (await decoder.decode(m.value)).eventId;
   return {
     gateway,
     enricher,
@@ -89,16 +105,45 @@ export async function startPipeline(options: {
     view,
     replayer,
     topic: t,
-    groups: { enricher: `${id}-enricher`, aggregator: `${id}-aggregator`, view: `${id}-view` },
+    groups,
     scale: (stage) => start(stage, stageEnv[stage]),
     async http(service, method, path, body, headers = {}) {
       const { status, body: parsed } = await httpJson(`${service.url}${path}`, method, body, headers);
       return { status, body: parsed };
     },
+    async checkStages() {
+      const enricherReport = await checkStageEffects({
+        kafka,
+        brokers,
+        group: groups.enricher,
+        input: { topic: t('events.raw'), identify: eventIdOf(activity) },
+        outputs: [
+          { topic: t('events.enriched'), identify: eventIdOf(enriched) },
+          { topic: t('events.raw.dlq'), identify: eventIdOf(activity), stateless: true },
+        ],
+        state: [{ topic: `${groups.enricher}-seen-events-changelog`, identify: (m) => (m.value === null ? undefined : m.key?.toString()) }],
+      });
+      const aggregatorReport = await checkStageEffects({
+        kafka,
+        brokers,
+        group: groups.aggregator,
+        input: { topic: t('events.enriched'), identify: eventIdOf(enriched) },
+        outputs: [
+          { topic: `${groups.aggregator}-by-category-repartition`, identify: (m) => (m.headers?.[WATERMARK_HEADER] !== undefined ? undefined : eventIdOf(enriched)(m)) },
+          { topic: t('events.enriched.dlq'), identify: eventIdOf(enriched) },
+        ],
+      });
+      return { enricher: enricherReport, aggregator: aggregatorReport };
+    },
     async close() {
       await Promise.all(services.map((s) => s.stop()));
     },
   };
+}
+
+/** A stage report with nothing wrong and `processed` inputs: what `checkStages` must return after a failure test. */
+export function cleanStageReport(processed: number): StageEffectsReport {
+  return { processed, pending: 0, missing: [], doubled: [], orphaned: [], missingState: [], openTransactions: [] };
 }
 
 /** Polls `probe` until `done` holds for its result. */

@@ -1,6 +1,17 @@
 import { provisionTopics, Serde, topicCatalog, valueSubjectOf, type EnrichedEvent, type WindowAggregate } from '@sluice/contracts';
-import { readTopic, runningStack, startTestService, testKafka, uniqueName, withAdmin, type ReadRecord, type TestService } from '@sluice/testing';
-import { followTopic } from '@sluice/streams';
+import {
+  checkStageEffects,
+  readTopic,
+  runningStack,
+  startTestService,
+  testKafka,
+  uniqueName,
+  withAdmin,
+  type ReadRecord,
+  type StageEffectsReport,
+  type TestService,
+} from '@sluice/testing';
+import { followTopic, WATERMARK_HEADER } from '@sluice/streams';
 import { Partitioners, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 
 export const WINDOW_MS = 60_000;
@@ -19,6 +30,11 @@ export interface AggregatorFixture {
   /** The newest record of every key in aggregates, once `done` is satisfied (or as it is when time runs out). */
   latestAggregates(done: (latest: Map<string, WindowAggregate>) => boolean, timeoutMs?: number): Promise<Map<string, WindowAggregate>>;
   readLate(expected: number): Promise<ReadRecord[]>;
+  /**
+   * The exactly-once invariant of the entity stage from Kafka alone: every event below the group's
+   * offsets on events.enriched is forwarded to the category repartition topic exactly once (late or not).
+   */
+  checkEntityStage(): Promise<StageEffectsReport>;
   close(): Promise<void>;
 }
 
@@ -93,6 +109,16 @@ export async function aggregatorFixture(partitions = 3): Promise<AggregatorFixtu
     },
     async readLate(expected) {
       return readTopic(kafka, topics.late, { done: (r) => r.length >= expected, timeoutMs: 30_000, settleMs: 2_000 });
+    },
+    async checkEntityStage() {
+      const events = serde.decoder<EnrichedEvent>('EnrichedEvent');
+      const eventId = async (m: KafkaMessage) => (await events.decode(m.value)).eventId;
+      return checkStageEffects({
+        kafka,
+        group: applicationId,
+        input: { topic: topics.enriched, identify: eventId },
+        outputs: [{ topic: `${applicationId}-by-category-repartition`, identify: (m) => (m.headers?.[WATERMARK_HEADER] !== undefined ? undefined : eventId(m)) }],
+      });
     },
     async close() {
       await Promise.all(services.map((s) => s.stop()));

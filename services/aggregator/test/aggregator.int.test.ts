@@ -1,4 +1,5 @@
 import type { EnrichedEvent, WindowAggregate } from '@sluice/contracts';
+import { cleanStageReport } from '@sluice/testing';
 import { aggregatorFixture, GRACE_MS, WINDOW_MS, type AggregatorFixture } from './aggregator-fixture';
 
 // What the aggregator writes must equal an independent computation over the
@@ -127,6 +128,8 @@ test('kill -9 at random moments, five times: the finals equal an independent com
   expect(byDimension('entity')).toEqual(late.map(() => 'window.closed'));
   expect(byDimension('category')).toEqual(late.map(() => 'window.closed'));
   expect(lateRecords).toHaveLength(late.length * 2);
+  // Every event (the closing ones too) forwarded to the category stage exactly once with its offset.
+  expect(await agg.checkEntityStage()).toEqual(cleanStageReport(normal.length + late.length + ENTITIES.length));
 });
 
 test('a restart restores open windows from the changelog and finishes them correctly', async () => {

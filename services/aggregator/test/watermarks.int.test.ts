@@ -1,4 +1,5 @@
 import type { EnrichedEvent, WindowAggregate } from '@sluice/contracts';
+import { cleanStageReport } from '@sluice/testing';
 import { Partitioners } from 'kafkajs';
 import { aggregatorFixture, type AggregatorFixture } from './aggregator-fixture';
 
@@ -204,7 +205,7 @@ test('kill -9 of the aggregator while one partition holds category time back: pe
     agg,
     windows,
     [...windows.keys()].filter((k) => windows.get(k)!.windowEnd + GRACE <= T0 + 300_000),
-  );
+  );  expect(await agg.checkEntityStage()).toEqual(cleanStageReport(sent.length));
 });
 
 test('a category partition that receives only watermarks (no record of its own) still closes its windows', async () => {

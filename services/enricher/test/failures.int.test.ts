@@ -1,9 +1,11 @@
+import { cleanStageReport } from '@sluice/testing';
 import { catalogItem, enricherFixture, type EnricherFixture } from './pipeline';
 import { exactlyOnce, steadyLoad } from './workload';
 
 // Exactly once under failures: whatever happens to the enrichers, every
 // distinct event that Kafka acknowledged is in events.enriched exactly once
-// (read_committed), and nothing else is.
+// (read_committed), and nothing else is; and every input below the group's
+// committed offsets has its output and its de-duplication record with it.
 jest.setTimeout(300_000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -23,6 +25,8 @@ async function expectExactlyOnce(sent: Map<string, unknown>): Promise<void> {
     unexpected: 0,
   });
   expect(result.total).toBe(sent.size);
+  // And from Kafka alone: each input's output, seen-event record and offset were committed together.
+  expect(await pipeline.checkEffects()).toEqual(cleanStageReport(sent.size));
 }
 
 test('kill -9 of the enricher at random moments, five times, loses and duplicates nothing', async () => {

@@ -1,5 +1,16 @@
 import { provisionTopics, Serde, topicCatalog, valueSubjectOf, type ActivityEvent, type CatalogItem, type EnrichedEvent } from '@sluice/contracts';
-import { readTopic, runningStack, startTestService, testKafka, uniqueName, withAdmin, type ReadRecord, type TestService } from '@sluice/testing';
+import {
+  checkStageEffects,
+  readTopic,
+  runningStack,
+  startTestService,
+  testKafka,
+  uniqueName,
+  withAdmin,
+  type ReadRecord,
+  type StageEffectsReport,
+  type TestService,
+} from '@sluice/testing';
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 
 /** Topics of their own, an application id of its own, and helpers to feed and read them. */
@@ -16,6 +27,8 @@ export interface EnricherFixture {
   sendRawCatalog(key: string, value: Buffer): Promise<void>;
   readEnriched(expected: number, timeoutMs?: number): Promise<(EnrichedEvent & { record: ReadRecord })[]>;
   readDeadLetters(expected: number, timeoutMs?: number): Promise<ReadRecord[]>;
+  /** The exactly-once invariant from Kafka alone: every input below the group's offsets has its output (or dead letter) once and its seen-event record. */
+  checkEffects(): Promise<StageEffectsReport>;
   close(): Promise<void>;
 }
 
@@ -73,6 +86,20 @@ export async function enricherFixture(partitions = 3): Promise<EnricherFixture> 
     },
     async readDeadLetters(expected, timeoutMs = 60_000) {
       return readTopic(kafka, topics.dlq, { done: (r) => r.length >= expected, timeoutMs, settleMs: 1_000 });
+    },
+    async checkEffects() {
+      const eventId = (decode: (b: Buffer | null) => Promise<{ eventId: string }>) => async (m: { value: Buffer | null }) => (await decode(m.value)).eventId;
+      const activityDecoder = serde.decoder<ActivityEvent>('ActivityEvent');
+      return checkStageEffects({
+        kafka,
+        group: applicationId,
+        input: { topic: topics.raw, identify: eventId((b) => activityDecoder.decode(b)) },
+        outputs: [
+          { topic: topics.enriched, identify: eventId((b) => enrichedDecoder.decode(b)) },
+          { topic: topics.dlq, identify: eventId((b) => activityDecoder.decode(b)), stateless: true },
+        ],
+        state: [{ topic: `${applicationId}-seen-events-changelog`, identify: (m) => (m.value === null ? undefined : m.key?.toString()) }],
+      });
     },
     async close() {
       await Promise.all(services.map((s) => s.stop()));

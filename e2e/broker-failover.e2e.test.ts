@@ -226,12 +226,14 @@ test('every acknowledged event is counted exactly once while brokers are killed 
   expect([...new Set(kills.flatMap((k) => k.roles))].sort()).toEqual([...ROLES].sort());
   expect(events.every((e) => e.acknowledged)).toBe(true);
 
-  // The view counts every acknowledged event exactly once.
+  // The view counts every acknowledged event exactly once, and each stage committed its outputs, state
+  // changes and offsets together: nothing missing, nothing doubled (both checked before either fails, so
+  // that a wrong view says which stage, if any, lost or doubled its input).
   const expected = expectedWindows(events);
-  expect(await viewCounts('the view counts every event', expected)).toEqual(expected);
-
-  // Each stage committed its outputs, state changes and offsets together: nothing missing, nothing doubled.
+  const served = await viewCounts('the view counts every event', expected).catch((err: unknown) => err as Error);
   expect(await p.checkStages()).toEqual({ enricher: cleanStageReport(events.length), aggregator: cleanStageReport(events.length) });
+  if (served instanceof Error) throw served;
+  expect(served).toEqual(expected);
 
   // No transaction is left open on any partition of the pipeline: every read_committed reader can reach the end.
   const topics = (await withAdmin(kafka, (admin) => admin.listTopics())).filter((t) => [p.topic(''), p.groups.enricher, p.groups.aggregator].some((prefix) => t.startsWith(prefix)));

@@ -1,6 +1,6 @@
 import { Serde, type ActivityEvent, type EnrichedEvent } from '@sluice/contracts';
-import { checkStageEffects, cleanStageReport, openTransactions, readTopic, runningStack, startKafkaCluster, withAdmin, type KafkaCluster } from '@sluice/testing';
-import type { Kafka, KafkaMessage } from 'kafkajs';
+import { checkStageEffects, cleanStageReport, eventIdOf, openTransactions, readTopic, runningStack, startKafkaCluster, withAdmin, type KafkaCluster } from '@sluice/testing';
+import type { Kafka } from 'kafkajs';
 import { ADMIN_TOKEN, eventually, startPipeline, type JsonBody as Json, type Pipeline } from '@sluice/testing';
 
 // Exactly-once across broker loss (issue 23): the whole pipeline on a 3-node
@@ -157,7 +157,6 @@ function steadyLoad(stop: () => boolean): { events: Sent[]; done: Promise<{ requ
 const serde = new Serde(runningStack().schemaRegistryUrl);
 const activity = serde.decoder<ActivityEvent>('ActivityEvent');
 const enriched = serde.decoder<EnrichedEvent>('EnrichedEvent');
-const eventIdOf = (decoder: { decode(b: Buffer | null): Promise<{ eventId: string }> }) => async (m: KafkaMessage) => (await decoder.decode(m.value)).eventId;
 
 /** Sends `events` through the gateway until it acknowledges them. */
 async function sendAcknowledged(events: Sent[]): Promise<void> {

@@ -1,10 +1,25 @@
 import { DEFAULT_KAFKA_VERSION, optionsFromEnv, runKafkaTool, stackPaths } from '@sluice/local-stack';
-import { followTopic } from '@sluice/streams';
+import { followTopic, WATERMARK_HEADER } from '@sluice/streams';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import { runningStack, withAdmin } from './helpers';
 
 /** What a record is about, as the check sees it (an eventId), or undefined for a record it does not follow. */
 type Identify = (message: KafkaMessage) => Promise<string | undefined> | string | undefined;
+
+/** Identifies a record by the eventId of its decoded value (an ActivityEvent or EnrichedEvent decoder). */
+export const eventIdOf =
+  (decoder: { decode(value: Buffer | null): Promise<{ eventId: string }> }): Identify =>
+  async (m) =>
+    (await decoder.decode(m.value)).eventId;
+
+/** Identifies a changelog record by its key (the eventId of a de-duplication entry); a tombstone is no state change. */
+export const changelogKey: Identify = (m) => (m.value === null ? undefined : m.key?.toString());
+
+/** `identify`, except that the runtime's own watermark records on a repartition topic carry no event. */
+export const withoutWatermarks =
+  (identify: Identify): Identify =>
+  (m) =>
+    m.headers?.[WATERMARK_HEADER] !== undefined ? undefined : identify(m);
 
 export interface StageEffectsCheck {
   kafka: Kafka;

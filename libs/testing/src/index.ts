@@ -1,4 +1,4 @@
 export * from './helpers';
 export { startKafkaCluster, type KafkaCluster, type TestStack } from './cluster';
-export { checkStageEffects, openTransactions, type StageEffectsReport } from './effects';
+export { changelogKey, checkStageEffects, eventIdOf, openTransactions, withoutWatermarks, type StageEffectsReport } from './effects';
 export { ADMIN_TOKEN, cleanStageReport, eventually, startPipeline, type Pipeline } from './pipeline';

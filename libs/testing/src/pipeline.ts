@@ -1,8 +1,7 @@
 import { provisionTopics, Serde, topicCatalog, type ActivityEvent, type EnrichedEvent } from '@sluice/contracts';
-import { WATERMARK_HEADER } from '@sluice/streams';
-import type { Kafka, KafkaMessage } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import type { TestStack } from './cluster';
-import { checkStageEffects, type StageEffectsReport } from './effects';
+import { changelogKey, checkStageEffects, eventIdOf, withoutWatermarks, type StageEffectsReport } from './effects';
 import { createTestDatabase, httpJson, runningStack, startTestService, testKafka, uniqueName, withAdmin, type JsonBody as Json, type TestService } from './helpers';
 
 /** The dead-letter admin token of a pipeline started here. */
@@ -97,7 +96,6 @@ export async function startPipeline(options: {
   const serde = new Serde(schemaRegistryUrl);
   const activity = serde.decoder<ActivityEvent>('ActivityEvent');
   const enriched = serde.decoder<EnrichedEvent>('EnrichedEvent');
-  const eventIdOf = (decoder: { decode(b: Buffer | null): Promise<{ eventId: string }> }) => async (m: KafkaMessage) => (await decoder.decode(m.value)).eventId;
   return {
     gateway,
     enricher,
@@ -121,7 +119,7 @@ export async function startPipeline(options: {
           { topic: t('events.enriched'), identify: eventIdOf(enriched) },
           { topic: t('events.raw.dlq'), identify: eventIdOf(activity), stateless: true },
         ],
-        state: [{ topic: `${groups.enricher}-seen-events-changelog`, identify: (m) => (m.value === null ? undefined : m.key?.toString()) }],
+        state: [{ topic: `${groups.enricher}-seen-events-changelog`, identify: changelogKey }],
       });
       const aggregatorReport = await checkStageEffects({
         kafka,
@@ -129,7 +127,7 @@ export async function startPipeline(options: {
         group: groups.aggregator,
         input: { topic: t('events.enriched'), identify: eventIdOf(enriched) },
         outputs: [
-          { topic: `${groups.aggregator}-by-category-repartition`, identify: (m) => (m.headers?.[WATERMARK_HEADER] !== undefined ? undefined : eventIdOf(enriched)(m)) },
+          { topic: `${groups.aggregator}-by-category-repartition`, identify: withoutWatermarks(eventIdOf(enriched)) },
           { topic: t('events.enriched.dlq'), identify: eventIdOf(enriched) },
         ],
       });

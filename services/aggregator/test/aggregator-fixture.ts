@@ -1,17 +1,19 @@
 import { provisionTopics, Serde, topicCatalog, valueSubjectOf, type EnrichedEvent, type WindowAggregate } from '@sluice/contracts';
 import {
   checkStageEffects,
+  eventIdOf,
   readTopic,
   runningStack,
   startTestService,
   testKafka,
   uniqueName,
   withAdmin,
+  withoutWatermarks,
   type ReadRecord,
   type StageEffectsReport,
   type TestService,
 } from '@sluice/testing';
-import { followTopic, WATERMARK_HEADER } from '@sluice/streams';
+import { followTopic } from '@sluice/streams';
 import { Partitioners, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 
 export const WINDOW_MS = 60_000;
@@ -112,12 +114,11 @@ export async function aggregatorFixture(partitions = 3): Promise<AggregatorFixtu
     },
     async checkEntityStage() {
       const events = serde.decoder<EnrichedEvent>('EnrichedEvent');
-      const eventId = async (m: KafkaMessage) => (await events.decode(m.value)).eventId;
       return checkStageEffects({
         kafka,
         group: applicationId,
-        input: { topic: topics.enriched, identify: eventId },
-        outputs: [{ topic: `${applicationId}-by-category-repartition`, identify: (m) => (m.headers?.[WATERMARK_HEADER] !== undefined ? undefined : eventId(m)) }],
+        input: { topic: topics.enriched, identify: eventIdOf(events) },
+        outputs: [{ topic: `${applicationId}-by-category-repartition`, identify: withoutWatermarks(eventIdOf(events)) }],
       });
     },
     async close() {

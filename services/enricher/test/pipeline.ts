@@ -1,6 +1,8 @@
 import { provisionTopics, Serde, topicCatalog, valueSubjectOf, type ActivityEvent, type CatalogItem, type EnrichedEvent } from '@sluice/contracts';
 import {
+  changelogKey,
   checkStageEffects,
+  eventIdOf,
   readTopic,
   runningStack,
   startTestService,
@@ -88,17 +90,16 @@ export async function enricherFixture(partitions = 3): Promise<EnricherFixture> 
       return readTopic(kafka, topics.dlq, { done: (r) => r.length >= expected, timeoutMs, settleMs: 1_000 });
     },
     async checkEffects() {
-      const eventId = (decode: (b: Buffer | null) => Promise<{ eventId: string }>) => async (m: { value: Buffer | null }) => (await decode(m.value)).eventId;
       const activityDecoder = serde.decoder<ActivityEvent>('ActivityEvent');
       return checkStageEffects({
         kafka,
         group: applicationId,
-        input: { topic: topics.raw, identify: eventId((b) => activityDecoder.decode(b)) },
+        input: { topic: topics.raw, identify: eventIdOf(activityDecoder) },
         outputs: [
-          { topic: topics.enriched, identify: eventId((b) => enrichedDecoder.decode(b)) },
-          { topic: topics.dlq, identify: eventId((b) => activityDecoder.decode(b)), stateless: true },
+          { topic: topics.enriched, identify: eventIdOf(enrichedDecoder) },
+          { topic: topics.dlq, identify: eventIdOf(activityDecoder), stateless: true },
         ],
-        state: [{ topic: `${applicationId}-seen-events-changelog`, identify: (m) => (m.value === null ? undefined : m.key?.toString()) }],
+        state: [{ topic: `${applicationId}-seen-events-changelog`, identify: changelogKey }],
       });
     },
     async close() {

@@ -4,6 +4,8 @@ import type { AggregatesQuery, Cursor, StreamQuery, TopQuery } from './query';
 import { ROLLUP_GRAINS_SECONDS, splitRange } from './rollups';
 
 export const CHANGES_CHANNEL = 'view_window_changes';
+/** Advisory lock (transaction-scoped) under which projection writers take change sequence numbers and commit. */
+const CHANGE_ORDER_LOCK = 0x5e0c;
 
 /** A window as the API returns it. */
 export interface WindowRow {
@@ -111,6 +113,10 @@ export class ViewStore {
        for update of r`,
       lockKeys,
     );
+    // Change sequence numbers are taken in commit order: writers (other partitions, other replicas) take turns from
+    // here to their commit. Otherwise a writer that took 10 and committed after one that took 11 would be skipped by
+    // every live stream (they send only higher numbers) and by a catch-up from Last-Event-ID 11.
+    await client.query('select pg_advisory_xact_lock($1)', [CHANGE_ORDER_LOCK]);
     // Then one statement: the rows as they were, the upsert, and the change of each upserted window added to the
     // rollup buckets that hold it, so that the rollups move in the same transaction as the windows.
     const res = await client.query<DbRow>(

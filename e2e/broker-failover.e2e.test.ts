@@ -319,9 +319,12 @@ test('a dead-letter replay during which the leader of its target partition is ki
   await completed(again.body.replayId);
 
   const expected = expectedWindows([...acknowledged, ...missing]);
-  expect(await viewCounts('the view counts every replayed event', expected)).toEqual(expected);
-  // Every event, replayed or not, is in events.enriched exactly once.
-  expect(await enrichedOnce()).toEqual(cleanStageReport(acknowledged.length + missing.length));
+  const served = await viewCounts('the view counts every replayed event', expected).catch((err: unknown) => err as Error);
+  // Every event, replayed or not, is in events.enriched exactly once, and counted once by the aggregator
+  // (checked before a wrong view fails the test, so that it says which stage, if any, lost or doubled one).
+  expect(await stagesOnce()).toEqual(cleanStages(acknowledged.length + missing.length));
+  if (served instanceof Error) throw served;
+  expect(served).toEqual(expected);
   acknowledged.push(...missing);
 });
 
@@ -337,6 +340,10 @@ const enrichedOnce = () =>
     input: { topic: p.topic('events.raw'), identify: eventIdOf(activity) },
     outputs: [{ topic: p.topic('events.enriched'), identify: eventIdOf(enriched) }],
   });
+
+/** The enricher's invariant as above, and the aggregator's entity stage (every enriched event is one of its inputs). */
+const stagesOnce = async () => ({ enricher: await enrichedOnce(), aggregator: (await p.checkStages()).aggregator });
+const cleanStages = (events: number) => ({ enricher: cleanStageReport(events), aggregator: cleanStageReport(events) });
 
 test('the leader of the partition a request writes to is killed mid-request: every event the gateway acknowledged is in events.raw, and enriched exactly once', async () => {
   const entity = ENTITIES[1]!;
@@ -404,7 +411,8 @@ test('the leader of the partition a request writes to is killed mid-request: eve
     return found;
   });
   expect([...ids].filter((id) => !inRaw.has(id))).toEqual([]);
-  // ...and enriched exactly once, with everything the earlier tests sent.
-  await viewCounts('the view counts every event', expectedWindows([...acknowledged, ...sent]));
-  expect(await enrichedOnce()).toEqual(cleanStageReport(acknowledged.length + sent.length));
+  // ...and enriched exactly once, with everything the earlier tests sent, and counted once (stages checked before a wrong view fails).
+  const served = await viewCounts('the view counts every event', expectedWindows([...acknowledged, ...sent])).catch((err: unknown) => err as Error);
+  expect(await stagesOnce()).toEqual(cleanStages(acknowledged.length + sent.length));
+  if (served instanceof Error) throw served;
 });

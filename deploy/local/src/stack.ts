@@ -1,8 +1,8 @@
 import { createServer } from 'node:net';
 import { provisionTopics, topicCatalog, type ProvisionReport } from '@sluice/contracts';
 import { Kafka, logLevel } from 'kafkajs';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { DEFAULT_KAFKA_VERSION, ensureKafkaJars, formatNode, javaArgs, newClusterId, waitForKafka, type KafkaNode } from './kafka';
 import { stackPaths, type StackPaths } from './paths';
 import { canConnect, postgresArgs, prepareEmbeddedPostgres, waitForPostgres } from './postgres';
@@ -262,13 +262,20 @@ export async function up(options: StackOptions, say: Say, paths = stackPaths()):
 }
 
 /** Stops every process of the stack (SIGTERM, then SIGKILL after the grace) and removes its data. */
-export async function down(say: Say, paths = stackPaths()): Promise<void> {
+export async function down(say: Say, paths = stackPaths(), options: { keepDataAt?: string } = {}): Promise<void> {
   const state = readState(paths);
   if (!state) {
     say('the stack is not running');
     return;
   }
   await stopAll(state, say, 15_000);
+  if (options.keepDataAt) {
+    // Evidence of a failed run: the stopped processes' data and the brokers' logs (started again, a broker
+    // starts its log afresh), copied before they are removed. Other logs stay where they are.
+    rmSync(options.keepDataAt, { recursive: true, force: true });
+    cpSync(paths.dataDir, join(options.keepDataAt, 'data'), { recursive: true });
+    cpSync(paths.logsDir, join(options.keepDataAt, 'logs'), { recursive: true, filter: (source) => source === paths.logsDir || /^kafka[-.]/.test(basename(source)) });
+  }
   rmSync(paths.stateFile, { force: true });
   rmSync(paths.dataDir, { recursive: true, force: true });
 }

@@ -31,7 +31,10 @@ export interface KafkaCluster {
   kill(nodeId: number): Promise<void>;
   /** Starts a killed broker again and waits until the cluster has every broker back. */
   restart(nodeId: number): Promise<void>;
-  /** Stops every broker and removes the cluster's data. Safe to call twice. */
+  /**
+   * Stops every broker and removes the cluster's data. Safe to call twice. With SLUICE_KEEP_CLUSTER_AT set
+   * (`pnpm repeat` sets it), the data and the brokers' logs are copied there first, for a failed run's evidence.
+   */
   close(): Promise<void>;
 }
 
@@ -68,6 +71,6 @@ export async function startKafkaCluster(options: { nodes?: number; port?: number
     restart: async (nodeId) => {
       await restart(processName(nodeId), paths);
     },
-    close: () => (closed ??= down(() => undefined, paths)),
+    close: () => (closed ??= down(() => undefined, paths, process.env.SLUICE_KEEP_CLUSTER_AT ? { keepDataAt: process.env.SLUICE_KEEP_CLUSTER_AT } : {})),
   };
 }

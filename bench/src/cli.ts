@@ -3,13 +3,14 @@ import { readFileSync } from 'node:fs';
 import { aggregatorBench } from './aggregator';
 import { enricherBench } from './enricher';
 import { gatewayBench } from './gateway';
+import { kstreamsBench } from './kstreams';
 import { latencyBench } from './latency';
 import { gatewayProfileBench } from './profile';
 import { registryBench } from './registry';
 import { writeReport } from './report';
 import { viewBench } from './view';
 
-const scenarios: Record<string, () => Promise<string>> = { registry: registryBench, enricher: enricherBench, gateway: gatewayBench, aggregator: aggregatorBench, view: viewBench, latency: latencyBench, 'gateway-profile': gatewayProfileBench, report: writeReport };
+const scenarios: Record<string, () => Promise<string>> = { registry: registryBench, enricher: enricherBench, gateway: gatewayBench, aggregator: aggregatorBench, view: viewBench, latency: latencyBench, 'gateway-profile': gatewayProfileBench, kstreams: kstreamsBench, report: writeReport };
 
 async function main(name: string | undefined): Promise<number> {
   const run = name ? scenarios[name] : undefined;

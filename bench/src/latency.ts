@@ -215,7 +215,11 @@ export async function latencyBench(): Promise<string> {
         aggregator: stage(stages.aggregator),
         viewAndStream: stage(stages.viewAndStream),
       },
-      settings: { STREAM_COMMIT_INTERVAL_MS: process.env.STREAM_COMMIT_INTERVAL_MS ?? '100 (default)', serviceNodeOptions: process.env.BENCH_SERVICE_NODE_OPTIONS ?? null },
+      settings: {
+        STREAM_COMMIT_INTERVAL_MS: process.env.STREAM_COMMIT_INTERVAL_MS ?? '100 (default)',
+        STREAM_CONCURRENCY: process.env.STREAM_CONCURRENCY ?? 'default',
+        serviceNodeOptions: process.env.BENCH_SERVICE_NODE_OPTIONS ?? null,
+      },
       rssMb: rss,
     });
   } finally {

@@ -22,7 +22,7 @@ interface Goal {
   unit: string;
 }
 
-/** The goals of the benchmarks (issue: the gateway and the view at the speed of the machine). */
+/** The goals of the benchmarks (issues: the gateway and the view at the speed of the machine; the stream runtime against Kafka Streams). */
 const GOALS: Goal[] = [
   { goal: 'gateway ÷ raw producer, 1 event per request', target: '≥ 1.0', figure: (r) => r.gateway?.eventsPerSecond?.batch1?.ratioGatewayToRaw, met: (v) => v >= 1, unit: '×' },
   { goal: 'gateway ÷ raw producer, 100 events per request', target: '≥ 0.8', figure: (r) => r.gateway?.eventsPerSecond?.batch100?.ratioGatewayToRaw, met: (v) => v >= 0.8, unit: '×' },
@@ -34,6 +34,10 @@ const GOALS: Goal[] = [
   { goal: 'one key at 500 req/s: p99', target: '≤ 10 ms', figure: (r) => r.view?.queries?.find((q: any) => q.path.includes('key='))?.p99Ms, met: (v) => v <= 10, unit: 'ms' },
   { goal: 'gateway RSS under the end-to-end load (highest sample)', target: '≤ 150 MB', figure: (r) => maxOf(r.latency?.rssMb, 'gatewayMb'), met: (v) => v <= 150, unit: 'MB' },
   { goal: 'view-api RSS under the end-to-end load (highest sample)', target: '≤ 150 MB', figure: (r) => maxOf(r.latency?.rssMb, 'viewMb'), met: (v) => v <= 150, unit: 'MB' },
+  // Issue: stream runtime speed against Kafka Streams on the same machine.
+  { goal: 'Sluice enricher ÷ Kafka Streams enricher, both exactly once', target: '≥ 0.5', figure: (r) => r.kstreams?.enricher?.ratioSluiceToKafkaStreams, met: (v) => v >= 0.5, unit: '×' },
+  { goal: 'Sluice aggregator, events/s through both stages', target: '≥ 25,000', figure: (r) => r.kstreams?.aggregator?.sluice?.eventsPerSecond, met: (v) => v >= 25_000, unit: 'events/s' },
+  { goal: 'Sluice enricher, exactly once ÷ at least once', target: '≥ 0.9', figure: (r) => r.enricher?.ratioExactlyOnceToAtLeastOnce, met: (v) => v >= 0.9, unit: '×' },
 ];
 
 function query(r: Record<string, Result>, route: string, rangeSeconds: number): any {
@@ -109,6 +113,21 @@ function charts(r: Record<string, Result>): { name: string; title: string; spec:
       ...((r.aggregator?.runs ?? []) as any[]).map((run) => ({ stage: `aggregator, ${run.openWindows.toLocaleString('en')} open windows`, eventsPerSecond: run.eventsPerSecond })),
     ];
     chart('stream-throughput', 'Stream stages, events/s', (r.enricher ?? r.aggregator)!, 'Stream stages (events/s)', rows, 'bar', { y: { field: 'stage', type: 'nominal', title: null, sort: null }, x: { field: 'eventsPerSecond', type: 'quantitative', title: 'events/s' } });
+  }
+  if (r.kstreams?.enricher && r.kstreams?.aggregator) {
+    const k = r.kstreams;
+    const rows = [
+      { stage: 'enricher', system: 'Sluice', eventsPerSecond: k.enricher.sluice.eventsPerSecond },
+      { stage: 'enricher', system: 'Kafka Streams', eventsPerSecond: k.enricher.kafkaStreams.eventsPerSecond },
+      { stage: 'aggregator (both stages)', system: 'Sluice', eventsPerSecond: k.aggregator.sluice.eventsPerSecond },
+      { stage: 'aggregator (both stages)', system: 'Kafka Streams', eventsPerSecond: k.aggregator.kafkaStreams.eventsPerSecond },
+    ];
+    chart('kstreams-throughput', 'Sluice and Kafka Streams, same stages, same broker and records, exactly once, events/s', k, 'Sluice vs Kafka Streams, exactly once (events/s)', rows, 'bar', {
+      x: { field: 'stage', type: 'nominal', title: null },
+      xOffset: { field: 'system' },
+      y: { field: 'eventsPerSecond', type: 'quantitative', title: 'events/s' },
+      color: { field: 'system', type: 'nominal' },
+    });
   }
   return out;
 }

@@ -1,0 +1,315 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  provisionTopics,
+  Serde,
+  topicCatalog,
+  TOPICS,
+  valueSubjectOf,
+  type ActivityEvent,
+  type CatalogItem,
+  type EnrichedEvent,
+  type WindowAggregate,
+} from '@sluice/contracts';
+import { readTopic, runningStack, startTestService, testKafka, uniqueName, withAdmin, type TestService } from '@sluice/testing';
+import { Partitioners, type Kafka, type Message } from 'kafkajs';
+import { writeResults } from './results';
+
+const PARTITIONS = 6;
+const ENRICHER_EVENTS = 200_000;
+const AGGREGATOR_EVENTS = 200_000;
+const ENTITIES = 1_000;
+const CATEGORIES = 10;
+const MIN = 60_000;
+/** Event time of the aggregator's input spans 5 minutes; a grace longer than that closes nothing during the run. */
+const EVENT_TIME_SPAN_MS = 5 * MIN;
+const GRACE_MS = 10 * MIN;
+
+const anchorDir = join(__dirname, '..', 'kstreams');
+
+/** Builds the Kafka Streams application with Maven (dependencies from Maven Central). */
+function buildAnchor(): void {
+  const mvn = spawnSync('mvn', ['-q', '-B', '-f', join(anchorDir, 'pom.xml'), 'package'], { stdio: 'inherit' });
+  if (mvn.status !== 0) throw new Error(`building the Kafka Streams anchor failed (mvn exited ${mvn.status})`);
+  if (!existsSync(join(anchorDir, 'target', 'lib'))) throw new Error('the anchor build left no target/lib');
+}
+
+/** Rejects when the anchor exits before it is stopped (it failed: its output says why). */
+function exited(child: ChildProcess): Promise<never> {
+  const failed = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`the Kafka Streams anchor exited (${code ?? signal})`))));
+  // Stopped on purpose later: nobody waits for this any more, and that is no failure.
+  failed.catch(() => undefined);
+  return failed;
+}
+
+/** Starts the anchor; it runs until stopped. */
+function startAnchor(env: Record<string, string>): ChildProcess {
+  const classpath = `${join(anchorDir, 'target', 'classes')}:${join(anchorDir, 'target', 'lib', '*')}`;
+  const child = spawn('java', ['-Xms256m', '-Xmx768m', '-cp', classpath, 'dev.sluice.anchor.Anchor'], {
+    env: { ...process.env, KAFKA_BROKERS: runningStack().kafkaBrokers.join(','), SCHEMA_REGISTRY_URL: runningStack().schemaRegistryUrl, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const forward = (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) if (/anchor:|ERROR|Exception/.test(line)) process.stderr.write(`  [kstreams] ${line}\n`);
+  };
+  child.stdout!.on('data', forward);
+  child.stderr!.on('data', forward);
+  return child;
+}
+
+async function stopAnchor(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+/**
+ * How long a consumer group took to consume and commit its input: from the first committed offset to the moment
+ * every partition of `input` (written without transactions) is committed to its end, then every partition of
+ * `internal` (written in transactions) too, and `done` holds. Measured the same way for both systems, from the
+ * group's committed offsets (each commits them in its transactions), sampled every 100 ms. A transactional
+ * partition ends with a commit marker that a consumer may or may not commit past: there, one short is the end.
+ */
+async function consumedSpan(kafka: Kafka, groupId: string, input: string, internal: string[], done: (committedInternal: number) => boolean, timeoutMs = 900_000): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    let first: number | undefined;
+    while (Date.now() < deadline) {
+      const existing = new Set(await admin.listTopics());
+      const topics = [input, ...internal].filter((t) => existing.has(t));
+      // Ends first: a commit seen after them can only be further on.
+      const ends = new Map<string, number>();
+      for (const topic of topics) for (const p of await admin.fetchTopicOffsets(topic)) ends.set(`${topic}:${p.partition}`, Number(p.offset));
+      const committed = new Map<string, number>();
+      for (const t of await admin.fetchOffsets({ groupId, topics })) for (const p of t.partitions) committed.set(`${t.topic}:${p.partition}`, Math.max(0, Number(p.offset)));
+      const total = [...committed.values()].reduce((a, b) => a + b, 0);
+      if (total > 0 && first === undefined) first = Date.now();
+      const at = (topic: string, slack: number) => [...ends].filter(([k]) => k.startsWith(`${topic}:`)).every(([k, end]) => (committed.get(k) ?? 0) >= end - slack);
+      const internalCommitted = [...committed].filter(([k]) => internal.some((t) => k.startsWith(`${t}:`))).reduce((sum, [, v]) => sum + v, 0);
+      if (first !== undefined && existing.has(input) && at(input, 0) && internal.every((t) => at(t, 1)) && done(internalCommitted)) return (Date.now() - first) / 1000;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`group ${groupId} did not finish within ${timeoutMs} ms`);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function produce(kafka: Kafka, topic: string, messages: Message[]): Promise<void> {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  try {
+    for (let start = 0; start < messages.length; start += 2_000) await producer.send({ topic, acks: -1, messages: messages.slice(start, start + 2_000) });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+const round = (n: number, digits = 3) => Number(n.toFixed(digits));
+/** A map's entries in key order (an Avro map has no order: Java writes it in its HashMap's). */
+const sortedJson = (map: Record<string, string>) => JSON.stringify(Object.entries(map).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+
+/**
+ * Sluice's stream stages against the same stages written with Kafka Streams (bench/kstreams, exactly_once_v2),
+ * on the same broker, the same records (produced twice, into a topic set per system) and the same partitions,
+ * one after the other; each system's output is checked against what the input must give before its figure counts.
+ */
+export async function kstreamsBench(): Promise<string> {
+  buildAnchor();
+  const kafka = testKafka();
+  const serde = new Serde(runningStack().schemaRegistryUrl);
+  const enricher = await compareEnrichers(kafka, serde);
+  const aggregator = await compareAggregators(kafka, serde);
+  return writeResults('kstreams', {
+    partitions: PARTITIONS,
+    kafkaStreams: { version: '4.1.1', guarantee: 'exactly_once_v2', threads: 1, commitIntervalMs: 100, stores: 'in memory, with changelogs', heap: '-Xmx768m' },
+    enricher,
+    aggregator,
+    goals: {
+      enricherExactlyOnceRatio: { goal: 0.5, figure: enricher.ratioSluiceToKafkaStreams, met: enricher.ratioSluiceToKafkaStreams >= 0.5 },
+      aggregatorEventsPerSecond: { goal: 25_000, figure: aggregator.sluice.eventsPerSecond, met: aggregator.sluice.eventsPerSecond >= 25_000 },
+    },
+  });
+}
+
+async function topicSet(kafka: Kafka, system: string): Promise<(name: string) => string> {
+  const prefix = `${uniqueName(`ks-${system}`)}.`;
+  await withAdmin(kafka, (admin) => provisionTopics(admin, topicCatalog({ prefix, partitions: PARTITIONS })));
+  return (name) => `${prefix}${name}`;
+}
+
+async function compareEnrichers(kafka: Kafka, serde: Serde) {
+  const now = Date.now();
+  const items: CatalogItem[] = Array.from({ length: ENTITIES }, (_, i) => ({ entityId: `sku-${i}`, name: `Item ${i}`, category: `c${i % CATEGORIES}`, price: null, attributes: {}, updatedAt: now }));
+  const events: ActivityEvent[] = Array.from({ length: ENRICHER_EVENTS }, (_, i) => ({
+    eventId: `ev-${i}`,
+    type: 'view',
+    entityId: `sku-${i % ENTITIES}`,
+    userId: i % 3 === 0 ? null : `u${i % 97}`,
+    occurredAt: now + i,
+    value: i % 7,
+    attributes: (i % 5 === 0 ? { source: 'bench', ключ: 'значение ✓' } : {}) as Record<string, string>,
+  }));
+  const run = async (system: 'sluice' | 'kafka-streams') => {
+    const topic = await topicSet(kafka, system);
+    const itemEncoder = await serde.encoder<CatalogItem>(valueSubjectOf(topic(TOPICS.catalogItems)), 'CatalogItem');
+    const eventEncoder = await serde.encoder<ActivityEvent>(valueSubjectOf(topic(TOPICS.eventsRaw)), 'ActivityEvent');
+    await serde.encoder<EnrichedEvent>(valueSubjectOf(topic(TOPICS.eventsEnriched)), 'EnrichedEvent');
+    await produce(kafka, topic(TOPICS.catalogItems), items.map((item) => ({ key: item.entityId, value: itemEncoder.encode(item) })));
+    await produce(kafka, topic(TOPICS.eventsRaw), events.map((e) => ({ key: e.entityId, value: eventEncoder.encode(e) })));
+    const application = uniqueName(`ks-enricher-${system}`);
+    let service: TestService | undefined;
+    let anchor: ChildProcess | undefined;
+    try {
+      if (system === 'sluice') {
+        service = await startTestService('enricher', {
+          env: {
+            ENRICHER_APPLICATION_ID: application,
+            ENRICHER_INPUT_TOPIC: topic(TOPICS.eventsRaw),
+            ENRICHER_CATALOG_TOPIC: topic(TOPICS.catalogItems),
+            ENRICHER_OUTPUT_TOPIC: topic(TOPICS.eventsEnriched),
+            STREAM_PROCESSING_GUARANTEE: 'exactly-once',
+            LOG_LEVEL: 'warn',
+          },
+        });
+      } else {
+        anchor = startAnchor({
+          ANCHOR_STAGE: 'enricher',
+          ANCHOR_APPLICATION_ID: application,
+          ANCHOR_INPUT_TOPIC: topic(TOPICS.eventsRaw),
+          ANCHOR_CATALOG_TOPIC: topic(TOPICS.catalogItems),
+          ANCHOR_OUTPUT_TOPIC: topic(TOPICS.eventsEnriched),
+        });
+      }
+      const span = consumedSpan(kafka, application, topic(TOPICS.eventsRaw), [], () => true);
+      const seconds = await (anchor ? Promise.race([span, exited(anchor)]) : span);
+      const output = await readTopic(kafka, topic(TOPICS.eventsEnriched), { done: (rs) => rs.length >= ENRICHER_EVENTS, timeoutMs: 120_000, settleMs: 1_000 });
+      const decoder = serde.decoder<EnrichedEvent>('EnrichedEvent');
+      const seen = new Map<string, number>();
+      let wrong = 0;
+      for (const r of output) {
+        const e = await decoder.decode(r.value);
+        seen.set(e.eventId, (seen.get(e.eventId) ?? 0) + 1);
+        const i = Number(e.eventId.slice(3));
+        const item = items[i % ENTITIES]!;
+        const source = events[i]!;
+        if (e.name !== item.name || e.category !== item.category || e.value !== source.value || e.occurredAt !== source.occurredAt || sortedJson(e.attributes) !== sortedJson(source.attributes)) wrong++;
+      }
+      const missing = events.filter((e) => !seen.has(e.eventId)).length;
+      const doubled = [...seen.values()].filter((n) => n > 1).length;
+      return { seconds: round(seconds, 2), eventsPerSecond: Math.round(ENRICHER_EVENTS / seconds), output: { records: output.length, missing, doubled, wrong } };
+    } finally {
+      await service?.stop();
+      if (anchor) await stopAnchor(anchor);
+    }
+  };
+  const sluice = await run('sluice');
+  const kafkaStreams = await run('kafka-streams');
+  const correct = (o: { missing: number; doubled: number; wrong: number }) => o.missing === 0 && o.doubled === 0 && o.wrong === 0;
+  if (!correct(sluice.output) || !correct(kafkaStreams.output)) throw new Error(`an enricher's output is not what its input gives: ${JSON.stringify({ sluice: sluice.output, kafkaStreams: kafkaStreams.output })}`);
+  return { events: ENRICHER_EVENTS, entities: ENTITIES, sluice, kafkaStreams, ratioSluiceToKafkaStreams: round(sluice.eventsPerSecond / kafkaStreams.eventsPerSecond), sameOutput: true };
+}
+
+type Totals = { count: number; sum: number; min: number; max: number };
+
+async function compareAggregators(kafka: Kafka, serde: Serde) {
+  const base = Math.floor(Date.now() / MIN) * MIN - 10 * MIN;
+  const events: EnrichedEvent[] = Array.from({ length: AGGREGATOR_EVENTS }, (_, i) => {
+    const entity = i % ENTITIES;
+    return {
+      eventId: `ag-${i}`,
+      type: 'view',
+      entityId: `entity-${entity}`,
+      userId: null,
+      occurredAt: base + Math.floor((i * EVENT_TIME_SPAN_MS) / AGGREGATOR_EVENTS),
+      value: (i % 11) - 3,
+      attributes: {},
+      name: 'n',
+      category: `c${entity % CATEGORIES}`,
+      enrichedAt: Date.now(),
+      sourcePartition: 0,
+      sourceOffset: i,
+    };
+  });
+  // What every window must hold once all events are counted.
+  const expected = new Map<string, Totals>();
+  for (const e of events) {
+    const windowStart = Math.floor(e.occurredAt / MIN) * MIN;
+    for (const id of [`entity|${e.entityId}|${windowStart}`, `category|${e.category}|${windowStart}`]) {
+      const t = expected.get(id) ?? { count: 0, sum: 0, min: Number.POSITIVE_INFINITY, max: Number.NEGATIVE_INFINITY };
+      expected.set(id, { count: t.count + 1, sum: t.sum + e.value, min: Math.min(t.min, e.value), max: Math.max(t.max, e.value) });
+    }
+  }
+  const run = async (system: 'sluice' | 'kafka-streams') => {
+    const topic = await topicSet(kafka, system);
+    const encoder = await serde.encoder<EnrichedEvent>(valueSubjectOf(topic(TOPICS.eventsEnriched)), 'EnrichedEvent');
+    await serde.encoder<WindowAggregate>(valueSubjectOf(topic(TOPICS.aggregates)), 'WindowAggregate');
+    await produce(kafka, topic(TOPICS.eventsEnriched), events.map((e) => ({ key: e.entityId, value: encoder.encode(e) })));
+    const application = uniqueName(`ks-aggregator-${system}`);
+    const repartition = `${application}-by-category-repartition`;
+    let service: TestService | undefined;
+    let anchor: ChildProcess | undefined;
+    try {
+      const windowEnv = { WINDOW_SIZE_MS: String(MIN), WINDOW_GRACE_MS: String(GRACE_MS) };
+      if (system === 'sluice') {
+        service = await startTestService('aggregator', {
+          env: {
+            AGGREGATOR_APPLICATION_ID: application,
+            AGGREGATOR_INPUT_TOPIC: topic(TOPICS.eventsEnriched),
+            AGGREGATOR_OUTPUT_TOPIC: topic(TOPICS.aggregates),
+            AGGREGATOR_LATE_TOPIC: topic(TOPICS.eventsLate),
+            ...windowEnv,
+            LOG_LEVEL: 'warn',
+          },
+        });
+      } else {
+        anchor = startAnchor({ ANCHOR_STAGE: 'aggregator', ANCHOR_APPLICATION_ID: application, ANCHOR_INPUT_TOPIC: topic(TOPICS.eventsEnriched), ANCHOR_OUTPUT_TOPIC: topic(TOPICS.aggregates), ...windowEnv });
+      }
+      // Both stages: the input and the repartition topic (every event once, plus Sluice's watermark records) consumed and committed.
+      const span = consumedSpan(kafka, application, topic(TOPICS.eventsEnriched), [repartition], (committed) => committed >= AGGREGATOR_EVENTS);
+      const seconds = await (anchor ? Promise.race([span, exited(anchor)]) : span);
+      // Read for a fixed time (how many updates each system emits is not known in advance); records arrive in
+      // offset order per partition, and a window's key keeps it in one partition: the last one read is its latest.
+      const output = await readTopic(kafka, topic(TOPICS.aggregates), { done: () => false, timeoutMs: 20_000, settleMs: 0 });
+      const decoder = serde.decoder<WindowAggregate>('WindowAggregate');
+      const latest = new Map<string, Totals>();
+      for (const r of output) {
+        const a = await decoder.decode(r.value);
+        latest.set(`${a.dimension}|${a.key}|${a.windowStart}`, { count: a.count, sum: a.sum, min: a.min, max: a.max });
+      }
+      const wrong = [...expected.keys()].filter((id) => {
+        const got = latest.get(id);
+        const t = expected.get(id)!;
+        return !got || got.count !== t.count || got.sum !== t.sum || got.min !== t.min || got.max !== t.max;
+      });
+      const extra = [...latest.keys()].filter((id) => !expected.has(id)).length;
+      return { seconds: round(seconds, 2), eventsPerSecond: Math.round(AGGREGATOR_EVENTS / seconds), output: { records: output.length, windows: latest.size, expectedWindows: expected.size, wrong: wrong.length, extra } };
+    } finally {
+      await service?.stop();
+      if (anchor) await stopAnchor(anchor);
+    }
+  };
+  const sluice = await run('sluice');
+  const kafkaStreams = await run('kafka-streams');
+  if (sluice.output.wrong + sluice.output.extra > 0 || kafkaStreams.output.wrong + kafkaStreams.output.extra > 0) {
+    throw new Error(`an aggregator's windows are not what its input gives: ${JSON.stringify({ sluice: sluice.output, kafkaStreams: kafkaStreams.output })}`);
+  }
+  return {
+    events: AGGREGATOR_EVENTS,
+    entities: ENTITIES,
+    categories: CATEGORIES,
+    windowMs: MIN,
+    eventTimeSpanMs: EVENT_TIME_SPAN_MS,
+    graceMs: GRACE_MS,
+    note: 'events/s through both stages: entity windows, then category windows after the repartition topic',
+    sluice,
+    kafkaStreams,
+    ratioSluiceToKafkaStreams: round(sluice.eventsPerSecond / kafkaStreams.eventsPerSecond),
+    sameWindows: true,
+  };
+}

@@ -127,6 +127,7 @@ export async function kstreamsBench(): Promise<string> {
   const aggregator = await compareAggregators(kafka, serde);
   return writeResults('kstreams', {
     partitions: PARTITIONS,
+    sluice: { STREAM_CONCURRENCY: process.env.STREAM_CONCURRENCY ?? 'default', STREAM_MAX_BATCH_SIZE: process.env.STREAM_MAX_BATCH_SIZE ?? 'default' },
     kafkaStreams: { version: '4.1.1', guarantee: 'exactly_once_v2', threads: 1, commitIntervalMs: 100, stores: 'in memory, with changelogs', heap: '-Xmx768m' },
     enricher,
     aggregator,

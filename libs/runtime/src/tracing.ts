@@ -62,6 +62,14 @@ export function startTracing(options: TracingOptions): Tracing {
   return started;
 }
 
+/**
+ * Whether this process records spans: it exports them, or OTEL_TRACES_SAMPLER asks for them. When not,
+ * what creates spans only for the instrumentation's sake can be left out; the trace context still travels.
+ */
+export function spansRecorded(): boolean {
+  return started !== undefined && (started.exporting || process.env.OTEL_TRACES_SAMPLER !== undefined);
+}
+
 /** Kafka message headers as kafkajs hands them over. */
 export type KafkaHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
 

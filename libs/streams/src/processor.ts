@@ -9,6 +9,7 @@ import { deadLetterHeaders, headerText, historyHeaders } from './headers';
 import { streamMetrics, type StreamMetrics } from './metrics';
 import { PartitionStore, StoreTransaction, type IndexOf } from './store';
 import { followTopic } from './follow';
+import { tracedConsumer, uninstrumentedProducer } from './traced';
 import {
   applySourceRecord,
   applyWatermark,
@@ -121,7 +122,7 @@ export interface StreamProcessorOptions {
   maxBatchSize?: number;
   /** @default 30000 */
   sessionTimeoutMs?: number;
-  /** Partitions processed at the same time. @default 2 */
+  /** Partitions processed at the same time. @default 16 */
   concurrency?: number;
   /** Replication factor of changelog topics created at start. @default 1 */
   replicationFactor?: number;
@@ -213,18 +214,6 @@ const maxTime = (a: number | undefined, b: number | undefined): number | undefin
 
 /** A state restore that reads nothing for this long has stalled: it is abandoned and started again. */
 const RESTORE_STALL_MS = 30_000;
-
-/**
- * The kafkajs producer factory without the OpenTelemetry wrapper. The kafkajs
- * instrumentation writes the context of a new "transaction" span into every
- * record sent in a transaction, which would cut each record off from the trace
- * of the input it came from; outputs here carry their input's context instead
- * (the history headers).
- */
-function uninstrumentedProducer(kafka: Kafka): Kafka['producer'] {
-  const factory = kafka.producer as Kafka['producer'] & { __original?: Kafka['producer'] };
-  return (factory.__original ?? factory).bind(kafka);
-}
 
 /**
  * Exactly-once consume-transform-produce on kafkajs, as Kafka Streams did it
@@ -327,7 +316,7 @@ export class StreamProcessor {
 
   async start(): Promise<void> {
     await this.ensureInternalTopics();
-    const consumer = this.options.kafka.consumer({
+    const consumer = tracedConsumer(this.options.kafka)({
       groupId: this.options.application,
       readUncommitted: false,
       sessionTimeout: this.sessionTimeoutMs,
@@ -342,7 +331,7 @@ export class StreamProcessor {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.options.concurrency ?? 2,
+      partitionsConsumedConcurrently: this.options.concurrency ?? 16,
       eachBatch: (payload) => this.onBatch(payload),
     });
     this.stallTimer = setInterval(() => {

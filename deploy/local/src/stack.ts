@@ -273,7 +273,8 @@ export async function down(say: Say, paths = stackPaths(), options: { keepDataAt
     // Evidence of a failed run: the stopped processes' data and the brokers' logs (started again, a broker
     // starts its log afresh), copied before they are removed. Other logs stay where they are.
     rmSync(options.keepDataAt, { recursive: true, force: true });
-    cpSync(paths.dataDir, join(options.keepDataAt, 'data'), { recursive: true });
+    // Without Kafka's index files: preallocated and sparse, copied they take gigabytes, and a broker rebuilds them.
+    cpSync(paths.dataDir, join(options.keepDataAt, 'data'), { recursive: true, filter: (source) => !/\.(index|timeindex)$/.test(source) });
     cpSync(paths.logsDir, join(options.keepDataAt, 'logs'), { recursive: true, filter: (source) => source === paths.logsDir || /^kafka[-.]/.test(basename(source)) });
   }
   rmSync(paths.stateFile, { force: true });

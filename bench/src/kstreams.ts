@@ -12,7 +12,7 @@ import {
   type EnrichedEvent,
   type WindowAggregate,
 } from '@sluice/contracts';
-import { readTopic, runningStack, startTestService, testKafka, uniqueName, withAdmin, type TestService } from '@sluice/testing';
+import { readTopic, runningStack, startTestService, testKafka, uniqueName, withAdmin } from '@sluice/testing';
 import { Partitioners, type Kafka, type Message } from 'kafkajs';
 import { writeResults } from './results';
 
@@ -58,6 +58,28 @@ function startAnchor(env: Record<string, string>): ChildProcess {
   return child;
 }
 
+/** One system's stage while it runs: Sluice's service, or the anchor (whose early exit fails what waits on it). */
+interface RunningStage {
+  /** `measured`, failed instead if the anchor exits first. */
+  until<T>(measured: Promise<T>): Promise<T>;
+  stop(): Promise<void>;
+}
+
+async function startStage(system: 'sluice' | 'kafka-streams', sluice: { service: string; env: Record<string, string> }, anchorEnv: Record<string, string>): Promise<RunningStage> {
+  if (system === 'sluice') {
+    const service = await startTestService(sluice.service, { env: { ...sluice.env, LOG_LEVEL: 'warn' } });
+    return {
+      until: (measured) => measured,
+      stop: async () => {
+        await service.stop();
+      },
+    };
+  }
+  const anchor = startAnchor(anchorEnv);
+  const failed = exited(anchor);
+  return { until: (measured) => Promise.race([measured, failed]), stop: () => stopAnchor(anchor) };
+}
+
 async function stopAnchor(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
@@ -79,12 +101,21 @@ async function consumedSpan(kafka: Kafka, groupId: string, input: string, intern
   try {
     const deadline = Date.now() + timeoutMs;
     let first: number | undefined;
+    const existing = new Set<string>();
     while (Date.now() < deadline) {
-      const existing = new Set(await admin.listTopics());
+      // Listed only until every topic exists: the poll shares the machine with what it measures.
+      if (![input, ...internal].every((t) => existing.has(t))) for (const t of await admin.listTopics()) existing.add(t);
       const topics = [input, ...internal].filter((t) => existing.has(t));
       // Ends first: a commit seen after them can only be further on.
       const ends = new Map<string, number>();
-      for (const topic of topics) for (const p of await admin.fetchTopicOffsets(topic)) ends.set(`${topic}:${p.partition}`, Number(p.offset));
+      try {
+        for (const topic of topics) for (const p of await admin.fetchTopicOffsets(topic)) ends.set(`${topic}:${p.partition}`, Number(p.offset));
+      } catch (err) {
+        // A topic just created (the anchor's repartition topic) may have no leader yet: the next poll asks again, until the deadline.
+        if (!(err instanceof Error && (err as { retriable?: boolean }).retriable)) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
       const committed = new Map<string, number>();
       for (const t of await admin.fetchOffsets({ groupId, topics })) for (const p of t.partitions) committed.set(`${t.topic}:${p.partition}`, Math.max(0, Number(p.offset)));
       const total = [...committed.values()].reduce((a, b) => a + b, 0);
@@ -164,31 +195,28 @@ async function compareEnrichers(kafka: Kafka, serde: Serde) {
     await produce(kafka, topic(TOPICS.catalogItems), items.map((item) => ({ key: item.entityId, value: itemEncoder.encode(item) })));
     await produce(kafka, topic(TOPICS.eventsRaw), events.map((e) => ({ key: e.entityId, value: eventEncoder.encode(e) })));
     const application = uniqueName(`ks-enricher-${system}`);
-    let service: TestService | undefined;
-    let anchor: ChildProcess | undefined;
+    const stage = await startStage(
+      system,
+      {
+        service: 'enricher',
+        env: {
+          ENRICHER_APPLICATION_ID: application,
+          ENRICHER_INPUT_TOPIC: topic(TOPICS.eventsRaw),
+          ENRICHER_CATALOG_TOPIC: topic(TOPICS.catalogItems),
+          ENRICHER_OUTPUT_TOPIC: topic(TOPICS.eventsEnriched),
+          STREAM_PROCESSING_GUARANTEE: 'exactly-once',
+        },
+      },
+      {
+        ANCHOR_STAGE: 'enricher',
+        ANCHOR_APPLICATION_ID: application,
+        ANCHOR_INPUT_TOPIC: topic(TOPICS.eventsRaw),
+        ANCHOR_CATALOG_TOPIC: topic(TOPICS.catalogItems),
+        ANCHOR_OUTPUT_TOPIC: topic(TOPICS.eventsEnriched),
+      },
+    );
     try {
-      if (system === 'sluice') {
-        service = await startTestService('enricher', {
-          env: {
-            ENRICHER_APPLICATION_ID: application,
-            ENRICHER_INPUT_TOPIC: topic(TOPICS.eventsRaw),
-            ENRICHER_CATALOG_TOPIC: topic(TOPICS.catalogItems),
-            ENRICHER_OUTPUT_TOPIC: topic(TOPICS.eventsEnriched),
-            STREAM_PROCESSING_GUARANTEE: 'exactly-once',
-            LOG_LEVEL: 'warn',
-          },
-        });
-      } else {
-        anchor = startAnchor({
-          ANCHOR_STAGE: 'enricher',
-          ANCHOR_APPLICATION_ID: application,
-          ANCHOR_INPUT_TOPIC: topic(TOPICS.eventsRaw),
-          ANCHOR_CATALOG_TOPIC: topic(TOPICS.catalogItems),
-          ANCHOR_OUTPUT_TOPIC: topic(TOPICS.eventsEnriched),
-        });
-      }
-      const span = consumedSpan(kafka, application, topic(TOPICS.eventsRaw), [], () => true);
-      const seconds = await (anchor ? Promise.race([span, exited(anchor)]) : span);
+      const seconds = await stage.until(consumedSpan(kafka, application, topic(TOPICS.eventsRaw), [], () => true));
       const output = await readTopic(kafka, topic(TOPICS.eventsEnriched), { done: (rs) => rs.length >= ENRICHER_EVENTS, timeoutMs: 120_000, settleMs: 1_000 });
       const decoder = serde.decoder<EnrichedEvent>('EnrichedEvent');
       const seen = new Map<string, number>();
@@ -205,8 +233,7 @@ async function compareEnrichers(kafka: Kafka, serde: Serde) {
       const doubled = [...seen.values()].filter((n) => n > 1).length;
       return { seconds: round(seconds, 2), eventsPerSecond: Math.round(ENRICHER_EVENTS / seconds), output: { records: output.length, missing, doubled, wrong } };
     } finally {
-      await service?.stop();
-      if (anchor) await stopAnchor(anchor);
+      await stage.stop();
     }
   };
   const sluice = await run('sluice');
@@ -253,27 +280,24 @@ async function compareAggregators(kafka: Kafka, serde: Serde) {
     await produce(kafka, topic(TOPICS.eventsEnriched), events.map((e) => ({ key: e.entityId, value: encoder.encode(e) })));
     const application = uniqueName(`ks-aggregator-${system}`);
     const repartition = `${application}-by-category-repartition`;
-    let service: TestService | undefined;
-    let anchor: ChildProcess | undefined;
+    const windowEnv = { WINDOW_SIZE_MS: String(MIN), WINDOW_GRACE_MS: String(GRACE_MS) };
+    const stage = await startStage(
+      system,
+      {
+        service: 'aggregator',
+        env: {
+          AGGREGATOR_APPLICATION_ID: application,
+          AGGREGATOR_INPUT_TOPIC: topic(TOPICS.eventsEnriched),
+          AGGREGATOR_OUTPUT_TOPIC: topic(TOPICS.aggregates),
+          AGGREGATOR_LATE_TOPIC: topic(TOPICS.eventsLate),
+          ...windowEnv,
+        },
+      },
+      { ANCHOR_STAGE: 'aggregator', ANCHOR_APPLICATION_ID: application, ANCHOR_INPUT_TOPIC: topic(TOPICS.eventsEnriched), ANCHOR_OUTPUT_TOPIC: topic(TOPICS.aggregates), ...windowEnv },
+    );
     try {
-      const windowEnv = { WINDOW_SIZE_MS: String(MIN), WINDOW_GRACE_MS: String(GRACE_MS) };
-      if (system === 'sluice') {
-        service = await startTestService('aggregator', {
-          env: {
-            AGGREGATOR_APPLICATION_ID: application,
-            AGGREGATOR_INPUT_TOPIC: topic(TOPICS.eventsEnriched),
-            AGGREGATOR_OUTPUT_TOPIC: topic(TOPICS.aggregates),
-            AGGREGATOR_LATE_TOPIC: topic(TOPICS.eventsLate),
-            ...windowEnv,
-            LOG_LEVEL: 'warn',
-          },
-        });
-      } else {
-        anchor = startAnchor({ ANCHOR_STAGE: 'aggregator', ANCHOR_APPLICATION_ID: application, ANCHOR_INPUT_TOPIC: topic(TOPICS.eventsEnriched), ANCHOR_OUTPUT_TOPIC: topic(TOPICS.aggregates), ...windowEnv });
-      }
       // Both stages: the input and the repartition topic (every event once, plus Sluice's watermark records) consumed and committed.
-      const span = consumedSpan(kafka, application, topic(TOPICS.eventsEnriched), [repartition], (committed) => committed >= AGGREGATOR_EVENTS);
-      const seconds = await (anchor ? Promise.race([span, exited(anchor)]) : span);
+      const seconds = await stage.until(consumedSpan(kafka, application, topic(TOPICS.eventsEnriched), [repartition], (committed) => committed >= AGGREGATOR_EVENTS));
       // Read for a fixed time (how many updates each system emits is not known in advance); records arrive in
       // offset order per partition, and a window's key keeps it in one partition: the last one read is its latest.
       const output = await readTopic(kafka, topic(TOPICS.aggregates), { done: () => false, timeoutMs: 20_000, settleMs: 0 });
@@ -283,16 +307,14 @@ async function compareAggregators(kafka: Kafka, serde: Serde) {
         const a = await decoder.decode(r.value);
         latest.set(`${a.dimension}|${a.key}|${a.windowStart}`, { count: a.count, sum: a.sum, min: a.min, max: a.max });
       }
-      const wrong = [...expected.keys()].filter((id) => {
+      const wrong = [...expected].filter(([id, t]) => {
         const got = latest.get(id);
-        const t = expected.get(id)!;
         return !got || got.count !== t.count || got.sum !== t.sum || got.min !== t.min || got.max !== t.max;
       });
       const extra = [...latest.keys()].filter((id) => !expected.has(id)).length;
       return { seconds: round(seconds, 2), eventsPerSecond: Math.round(AGGREGATOR_EVENTS / seconds), output: { records: output.length, windows: latest.size, expectedWindows: expected.size, wrong: wrong.length, extra } };
     } finally {
-      await service?.stop();
-      if (anchor) await stopAnchor(anchor);
+      await stage.stop();
     }
   };
   const sluice = await run('sluice');

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { WindowAggregate } from '@sluice/contracts';
-import { createTestDatabase } from '@sluice/testing';
+import { createTestDatabase, eventually } from '@sluice/testing';
 import { Client, Pool, type PoolClient } from 'pg';
 import { CHANGES_CHANNEL, ViewStore } from '../src/store';
 
@@ -46,14 +46,6 @@ async function begin(): Promise<PoolClient> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await sleep(20);
-  }
-}
-
 test('two projection writers (two partitions, or two replicas) publish their changes in the order of their sequence numbers, so no live stream or catch-up skips one', async () => {
   // Writer A takes its sequence number first and commits late; writer B, on another partition, key and
   // time bucket (nothing of A's to wait for), commits as soon as it can.
@@ -72,7 +64,7 @@ test('two projection writers (two partitions, or two replicas) publish their cha
     const [changeB] = await bDone;
     expect(BigInt(changeB!.seq)).toBeGreaterThan(BigInt(changeA!.seq));
 
-    await until(() => notified.length >= 2, 10_000);
+    await eventually('both notifications', async () => notified.length, (n) => n >= 2, 10_000);
     // The order of the notifications is the order of the numbers: a live stream that sends only higher numbers sends both.
     expect(notified).toEqual([BigInt(changeA!.seq), BigInt(changeB!.seq)]);
     // And a client that saw A resumes with B.

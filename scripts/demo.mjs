@@ -9,7 +9,9 @@ import { join } from 'node:path';
 const root = join(import.meta.dirname, '..');
 const node = (...args) => spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });
 
-const up = node(join(root, 'deploy/local/dist/cli.js'), 'up');
+// A Prometheus with the project's alert rules joins the stack when Debian's `prometheus` is installed.
+const hasPrometheus = spawnSync('sh', ['-c', 'command -v prometheus'], { stdio: 'ignore' }).status === 0;
+const up = node(join(root, 'deploy/local/dist/cli.js'), 'up', ...(hasPrometheus ? ['--observability'] : []));
 if (up.status !== 0) process.exit(up.status ?? 1);
 
 const state = JSON.parse(readFileSync(join(process.env.SLUICE_STATE_DIR ?? join(root, '.sluice'), 'state.json'), 'utf8'));
@@ -32,6 +34,7 @@ const urls = {
   enricher: (p) => `http://127.0.0.1:${p}/metrics`,
   aggregator: (p) => `http://127.0.0.1:${p}/metrics`,
   'view-api': (p) => `http://127.0.0.1:${p}/v1/top?dimension=category  (also /v1/aggregates, /v1/stream)`,
+  prometheus: (p) => `http://127.0.0.1:${p}/alerts  (every service scraped, the project's alert rules; also /graph)`,
   'dlq-replayer': (p) => `http://127.0.0.1:${p}/admin/dlq  (Authorization: Bearer ${process.env.DLQ_ADMIN_TOKEN ?? 'local-admin-token'})`,
 };
 console.log('\nWhere everything listens:');
@@ -40,6 +43,7 @@ console.log(`  Postgres            ${state.databaseUrl}`);
 for (const [name, p] of Object.entries(state.processes)) {
   if (urls[name]) console.log(`  ${name.padEnd(19)} ${urls[name](p.port)}`);
 }
+if (!hasPrometheus) console.log('  (no Prometheus: install Debian\'s `prometheus` package and run the demo again to get one)');
 console.log('\nMore traffic: pnpm loadgen --rate 500 --duration 60');
 console.log('Logs:         ./sluice stack logs <name>     Status: ./sluice stack status');
 console.log('The stack keeps running in the background. Stop it with: ./sluice stack down');

@@ -5,7 +5,9 @@ import { down, kill, logs, optionsFromEnv, restart, status, up, type StackOption
 const usage = `usage: sluice-stack <command> [options]
 
 commands:
-  up [--only kafka|infra|all] [--kafka-nodes N]   start the stack (default: everything that is built)
+  up [--only kafka|infra|all] [--kafka-nodes N] [--observability]
+                                                 start the stack (default: everything that is built);
+                                                 --observability adds a Prometheus scraping every service
   down                                           stop every process and remove the stack's data
   status                                         each process: name, pid, port, alive, log
   logs <name>                                    print a process's log
@@ -14,7 +16,8 @@ commands:
 
 environment: SLUICE_KAFKA_PORT (9092), SLUICE_KAFKA_NODES (1), SLUICE_KAFKA_VERSION (4.1.1),
   SLUICE_KAFKA_HEAP_MB (512), SLUICE_PG_PORT (54329), DATABASE_URL (embedded Postgres when unset),
-  SCHEMA_REGISTRY_PORT (8081), SLUICE_STATE_DIR (.sluice), SLUICE_CACHE_DIR (.cache)`;
+  SCHEMA_REGISTRY_PORT (8081), SLUICE_OBSERVABILITY (false), PROMETHEUS_PORT (9090),
+  SLUICE_STATE_DIR (.sluice), SLUICE_CACHE_DIR (.cache)`;
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -36,11 +39,14 @@ async function main(argv: string[]): Promise<number> {
       }
       const nodes = flag(args, '--kafka-nodes');
       if (nodes !== undefined) options.kafkaNodes = Number(nodes);
+      if (args.includes('--observability')) options.observability = true;
       const state = await up(options, say, paths);
       say('');
       say(`Kafka brokers:    ${state.kafkaBrokers.join(',')}`);
       if (state.databaseUrl) say(`Postgres:         ${state.databaseUrl}`);
       for (const p of Object.values(state.processes)) say(`${p.name.padEnd(17)} pid ${p.pid}, port ${p.port}, log ${p.logPath}`);
+      const prometheus = state.processes.prometheus;
+      if (prometheus) say(`Prometheus UI:    http://127.0.0.1:${prometheus.port}/alerts`);
       say(`state file:       ${paths.stateFile}`);
       return 0;
     }

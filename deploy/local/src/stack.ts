@@ -7,6 +7,7 @@ import { DEFAULT_KAFKA_VERSION, ensureKafkaJars, formatNode, javaArgs, newCluste
 import { stackPaths, type StackPaths } from './paths';
 import { canConnect, postgresArgs, prepareEmbeddedPostgres, waitForPostgres } from './postgres';
 import { isAlive, signalGroup, sleep, spawnDetached, stopProcess, waitFor } from './processes';
+import { prometheusArgs, prometheusBinary, writePrometheusConfig, type PrometheusOptions } from './prometheus';
 import { availableServices, type ServiceSpec } from './services';
 import { readState, writeState, type ProcessEntry, type StackState } from './state';
 
@@ -29,6 +30,10 @@ export interface StackOptions {
   topicPartitions: number;
   /** kafka: the broker only; infra: broker, Postgres and registry; all: and every built service. @default all */
   only: 'kafka' | 'infra' | 'all';
+  /** Also a Prometheus (Debian's `prometheus`) scraping every service with the project's alert rules. @default false (SLUICE_OBSERVABILITY) */
+  observability: boolean;
+  /** @default 9090 (PROMETHEUS_PORT) */
+  prometheusPort: number;
 }
 
 function intFrom(value: string | undefined, fallback: number, name: string): number {
@@ -36,6 +41,12 @@ function intFrom(value: string | undefined, fallback: number, name: string): num
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive whole number, got "${value}"`);
   return n;
+}
+
+function boolFrom(value: string | undefined, name: string): boolean {
+  if (value === undefined || value === '' || value === 'false' || value === '0') return false;
+  if (value === 'true' || value === '1') return true;
+  throw new Error(`${name} must be true or false, got "${value}"`);
 }
 
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): StackOptions {
@@ -49,6 +60,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): StackOptio
     registryPort: intFrom(env.SCHEMA_REGISTRY_PORT, 8081, 'SCHEMA_REGISTRY_PORT'),
     topicPartitions: intFrom(env.TOPIC_PARTITIONS, 6, 'TOPIC_PARTITIONS'),
     only: 'all',
+    observability: boolFrom(env.SLUICE_OBSERVABILITY, 'SLUICE_OBSERVABILITY'),
+    prometheusPort: intFrom(env.PROMETHEUS_PORT, 9090, 'PROMETHEUS_PORT'),
   };
 }
 
@@ -73,7 +86,7 @@ async function waitReady(entry: ProcessEntry, state: StackState, timeoutMs: numb
     await waitFor(
       entry.name,
       async () => {
-        const res = await fetch(`http://127.0.0.1:${entry.port}/healthz`);
+        const res = await fetch(`http://127.0.0.1:${entry.port}${entry.readyPath ?? '/healthz'}`);
         if (!res.ok) throw new Error(`healthz answered ${res.status}`);
       },
       timeoutMs,
@@ -191,27 +204,54 @@ export async function startService(
   const name = overrides.name ?? spec.name;
   const port = overrides.port ?? spec.port;
   await assertPortFree(port);
-  const entry = launch(paths, state, {
+  return await launchReady(paths, state, {
     name,
     port,
     logPath: join(paths.logsDir, `${name}.log`),
     command: process.execPath,
     args: ['--enable-source-maps', spec.script],
     env: { ...spec.env(state), HTTP_PORT: String(port), ...overrides.env },
+    metrics: true,
   });
+}
+
+/** Launches a process and waits until it is ready; one that never becomes ready is stopped and forgotten. */
+async function launchReady(paths: StackPaths, state: StackState, spec: Omit<ProcessEntry, 'pid' | 'startedAt'>): Promise<ProcessEntry> {
+  const entry = launch(paths, state, spec);
   try {
     await waitReady(entry, state, 60_000);
   } catch (err) {
-    // A process that never became ready is not part of the stack: stop it and forget it.
     await stopProcess(entry.pid, 2_000);
     const current = readState(paths);
     if (current) {
-      delete current.processes[name];
+      delete current.processes[spec.name];
       writeState(paths, current);
     }
     throw err;
   }
   return entry;
+}
+
+/**
+ * A Prometheus from Debian's `prometheus` package: the project's alert rules, every service of the
+ * stack as a target (the file the runner rewrites as services come and go). Tests start their own
+ * beside it, under another name and port, with rules and intervals of their own.
+ */
+export async function startPrometheus(paths: StackPaths, state: StackState, options: PrometheusOptions): Promise<ProcessEntry> {
+  const binary = prometheusBinary();
+  if (!binary) throw new Error('prometheus is not installed (Debian package `prometheus`): install it, or start the stack without --observability');
+  const name = options.name ?? 'prometheus';
+  await assertPortFree(options.port);
+  const configFile = writePrometheusConfig(paths, options);
+  return await launchReady(paths, state, {
+    name,
+    port: options.port,
+    logPath: join(paths.logsDir, `${name}.log`),
+    command: binary,
+    args: prometheusArgs(paths, options, configFile),
+    env: {},
+    readyPath: '/-/ready',
+  });
 }
 
 /**
@@ -226,6 +266,10 @@ export async function up(options: StackOptions, say: Say, paths = stackPaths()):
     const missing = options.only === 'kafka' ? [] : availableServices().filter((s) => (options.only === 'all' || s.infra) && !previous.processes[s.name]);
     say(missing.length === 0 ? 'the stack is already up' : `the stack is up; starting ${missing.map((s) => s.name).join(', ')}`);
     for (const spec of missing) await startService(paths, previous, spec, { port: spec.name === 'schema-registry' ? options.registryPort : spec.port });
+    if (options.observability && !previous.processes.prometheus) {
+      say(`starting Prometheus on port ${options.prometheusPort}`);
+      await startPrometheus(paths, readState(paths) ?? previous, { port: options.prometheusPort });
+    }
     return readState(paths) ?? previous;
   }
   if (previous) {
@@ -255,6 +299,10 @@ export async function up(options: StackOptions, say: Say, paths = stackPaths()):
       say(`starting ${spec.name} on port ${port}`);
       await startService(paths, state, spec, { port });
     }
+  }
+  if (options.observability) {
+    say(`starting Prometheus on port ${options.prometheusPort}`);
+    await startPrometheus(paths, state, { port: options.prometheusPort });
   }
   state.status = 'up';
   writeState(paths, state);

@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { StackPaths } from './paths';
+import { writeScrapeTargets } from './prometheus';
 
 export interface ProcessEntry {
   name: string;
@@ -13,6 +14,10 @@ export interface ProcessEntry {
   cwd?: string;
   uid?: number;
   gid?: number;
+  /** Serves Prometheus metrics on /metrics: a local Prometheus scrapes it. */
+  metrics?: boolean;
+  /** The HTTP path that answers 2xx once it is ready. @default /healthz */
+  readyPath?: string;
   startedAt: string;
 }
 
@@ -39,4 +44,5 @@ export function writeState(paths: StackPaths, state: StackState): void {
   const tmp = `${paths.stateFile}.${process.pid}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
   renameSync(tmp, paths.stateFile);
+  writeScrapeTargets(paths, state);
 }

@@ -81,3 +81,28 @@ test('kill stops a process with SIGKILL and restart brings it back', async () =>
   expect(runCli('down').status).toBe(0);
   expect(isAlive(after.pid)).toBe(false);
 });
+
+test('up --observability adds a Prometheus that scrapes the services of the stack; status shows it, down stops it', async () => {
+  const up = spawnSync(process.execPath, [cli, 'up', '--only', 'infra', '--observability'], { env: { ...env, PROMETHEUS_PORT: '19190' }, encoding: 'utf8', timeout: 150_000 });
+  expect(up.status).toBe(0);
+  expect(up.stdout).toContain('Prometheus UI:    http://127.0.0.1:19190/alerts');
+  const prometheus = readState(paths)!.processes.prometheus!;
+  expect(prometheus.port).toBe(19190);
+  expect(runCli('status').output).toMatch(/prometheus\s+up/);
+
+  // The registry, the one service of an infra stack, is found through the targets file the runner keeps, and scraped.
+  const deadline = Date.now() + 60_000;
+  let series: { metric: Record<string, string>; value: [number, string] }[] = [];
+  while (Date.now() < deadline) {
+    const res = await fetch(`http://127.0.0.1:19190/api/v1/query?query=${encodeURIComponent('up{job="sluice"}')}`);
+    series = ((await res.json()) as { data: { result: typeof series } }).data.result;
+    if (series.some((s) => s.metric.instance === 'schema-registry' && s.value[1] === '1')) break;
+    await sleep(500);
+  }
+  expect(series.map((s) => [s.metric.instance, s.value[1]])).toEqual([['schema-registry', '1']]);
+  const rules = (await (await fetch('http://127.0.0.1:19190/api/v1/rules')).json()) as { data: { groups: { name: string; rules: { name: string }[] }[] } };
+  expect(rules.data.groups.flatMap((g) => g.rules.map((r) => r.name))).toContain('SluiceServiceDown');
+
+  expect(runCli('down').status).toBe(0);
+  expect(isAlive(prometheus.pid)).toBe(false);
+});

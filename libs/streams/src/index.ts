@@ -8,3 +8,4 @@ export { applySourceRecord, applyWatermark, heldBack, initialMergedTime, SOURCE_
 export { GlobalTable } from './table';
 export { PostgresSink, type PostgresSinkOptions, type SinkBatch } from './pg-sink';
 export { decodeOrDeadLetter, runProcessor, streamEnvShape, streamTuning, type StreamEnv } from './config';
+export { GroupLagMonitor, type GroupLagOptions, type PartitionLag } from './lag';

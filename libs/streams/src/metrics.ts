@@ -68,6 +68,9 @@ export function streamMetrics(registry: Registry): StreamMetrics {
     }),
     idleSources: new Gauge({ name: 'stream_watermark_idle_sources', help: 'Sources of a merged partition announced idle', labelNames: ['topic', 'partition'], registers: [registry] }),
   };
+  // Counters of a closed set of reasons start at zero, so that a rate over them is 0, not "no data".
+  for (const reason of ['begin', 'reset', 'fenced']) metrics.aborts.inc({ reason }, 0);
+  for (const reason of ['transient', 'unknown', 'flush', 'reset', 'fenced']) metrics.retries.inc({ reason }, 0);
   byRegistry.set(registry, metrics);
   return metrics;
 }

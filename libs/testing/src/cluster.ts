@@ -49,7 +49,7 @@ export async function startKafkaCluster(options: { nodes?: number; port?: number
   const defaults = stackPaths();
   const paths = stackPaths({ ...process.env, SLUICE_STATE_DIR: join(defaults.stateDir, 'cluster'), SLUICE_CACHE_DIR: defaults.cacheDir });
   const nodes = options.nodes ?? 3;
-  const stackOptions = { ...optionsFromEnv(), kafkaPort: options.port ?? 19092, kafkaNodes: nodes, kafkaHeapMb: options.heapMb ?? 384, only: 'kafka' as const };
+  const stackOptions = { ...optionsFromEnv(), kafkaPort: options.port ?? 19092, kafkaNodes: nodes, kafkaHeapMb: options.heapMb ?? 384, only: 'kafka' as const, observability: false };
   const log: string[] = [];
   await up(stackOptions, (line) => log.push(line), paths);
   const clusterState = (): StackState => {

@@ -2,3 +2,4 @@ export * from './helpers';
 export { startKafkaCluster, type KafkaCluster, type TestStack } from './cluster';
 export { changelogKey, checkStageEffects, eventIdOf, openTransactions, withoutWatermarks, type StageEffectsReport } from './effects';
 export { ADMIN_TOKEN, cleanStageReport, eventually, startPipeline, type Pipeline } from './pipeline';
+export { scaledAlertRules, startTestPrometheus, type PromAlert, type PromSeries, type TestPrometheus } from './prometheus';

@@ -90,6 +90,9 @@ export async function startPipeline(options: {
     DLQ_REPLAY_ALLOWED_TOPICS: t('events.raw'),
     DLQ_ADMIN_TOKEN: ADMIN_TOKEN,
     DLQ_SESSION_TIMEOUT_MS: '6000',
+    // The lag of this pipeline's stages, read from Kafka (kafka_consumergroup_lag).
+    DLQ_LAG_GROUPS: `${id}-enricher,${id}-aggregator`,
+    DLQ_LAG_INTERVAL_MS: '2000',
   });
   const groups = { enricher: `${id}-enricher`, aggregator: `${id}-aggregator`, view: `${id}-view` };
   const { schemaRegistryUrl, kafkaBrokers: brokers } = options.stack?.state() ?? runningStack();

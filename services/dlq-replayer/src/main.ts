@@ -2,7 +2,7 @@ import '@sluice/runtime/tracing-register';
 import { join } from 'node:path';
 import { Serde } from '@sluice/contracts';
 import { ConfigError, createKafka, createPool, runMigrations, runService } from '@sluice/runtime';
-import { PostgresSink } from '@sluice/streams';
+import { GroupLagMonitor, PostgresSink } from '@sluice/streams';
 import { Partitioners } from 'kafkajs';
 import { Counter } from 'prom-client';
 import { replayerEnvShape } from './config';
@@ -44,6 +44,11 @@ void runService({
     http.addReadinessCheck('index', async () => {
       if (!sink.healthy) throw new Error('Postgres failed; indexing is paused until it answers');
     });
+
+    // Lag of the stream stages from Kafka's committed offsets: seen even when a stage is stopped or dead.
+    const lag = new GroupLagMonitor({ kafka, groups: config.DLQ_LAG_GROUPS, registry: metrics, logger, intervalMs: config.DLQ_LAG_INTERVAL_MS });
+    lifecycle.onShutdown('consumer lag', () => lag.close());
+    lag.start();
 
     const worker = new ReplayWorker({ kafka, pool, store, logger, metrics });
     lifecycle.onShutdown('replay worker', () => worker.close());

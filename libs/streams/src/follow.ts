@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import { uninstrumentedConsumer } from './traced';
 
 export interface FollowOptions {
   /** Only these partitions; others are read past and ignored. @default all */
@@ -58,11 +59,18 @@ export async function followTopic(kafka: Kafka, topic: string, options: FollowOp
   };
 
   const start = async (): Promise<void> => {
-    const current = kafka.consumer({
+    // Reading a table or a changelog back is no hop of a record's trace: no span per record.
+    const current = uninstrumentedConsumer(kafka)({
       groupId: `sluice-follow-${topic}-${randomBytes(6).toString('hex')}`,
       readUncommitted: false,
       maxWaitTimeInMs: 100,
       allowAutoTopicCreation: false,
+    });
+    // Where to go on, at every join: the first, and those after kafkajs restarted the consumer itself (a
+    // retriable crash). Seeking once after run() failed when the consumer had crashed while joining:
+    // it was no longer running, and seek threw instead.
+    current.on(current.events.GROUP_JOIN, () => {
+      for (const [partition, offset] of next) current.seek({ topic, partition, offset });
     });
     // Batches of only transaction markers or aborted records carry no message but move the position.
     current.on(current.events.END_BATCH_PROCESS, ({ payload }) => {
@@ -88,7 +96,6 @@ export async function followTopic(kafka: Kafka, topic: string, options: FollowOp
         if (batch.messages.length > 0) advance(batch.partition, batch.lastOffset());
       },
     });
-    for (const [partition, offset] of next) current.seek({ topic, partition, offset });
     consumer = current;
   };
 

@@ -27,7 +27,8 @@ function service(name: string, port: number, infra: boolean, extraEnv: (state: S
     port,
     infra,
     script: join(repoRoot, 'services', name, 'dist', 'main.js'),
-    env: (state) => ({ ...common(state), HTTP_PORT: String(port), ...extraEnv(state) }),
+    // The service's name on its traces (the images set it too).
+    env: (state) => ({ ...common(state), HTTP_PORT: String(port), SLUICE_SERVICE_NAME: name, ...extraEnv(state) }),
   };
 }
 

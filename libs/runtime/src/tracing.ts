@@ -1,4 +1,4 @@
-import { context, propagation, type Context, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapGetter, type TextMapSetter } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { ExpressInstrumentation } from '@opentelemetry/instrumentation-express';
@@ -98,4 +98,45 @@ export function injectTraceHeaders(headers: KafkaHeaders, ctx: Context = context
 /** Reads a W3C trace context from Kafka headers, to continue the trace of the record. */
 export function extractTraceContext(headers: KafkaHeaders | undefined, parent: Context = context.active()): Context {
   return headers ? propagation.extract(parent, headers, headerGetter) : parent;
+}
+
+const recordTracer = () => trace.getTracer('sluice');
+
+/**
+ * Runs `fn` as the processing of one Kafka record: with spans recorded, inside a CONSUMER span named
+ * `name` whose parent is the span that produced the record (its W3C headers), so that a trace goes on
+ * from hop to hop; otherwise in the record's context alone, with no span made. An error ends the span
+ * with its status and goes on to the caller.
+ */
+export async function withRecordSpan<T>(name: string, headers: KafkaHeaders | undefined, attributes: Attributes, fn: () => Promise<T>): Promise<T> {
+  const parent = extractTraceContext(headers, ROOT_CONTEXT);
+  if (!spansRecorded()) return await context.with(parent, fn);
+  const span = recordTracer().startSpan(name, { kind: SpanKind.CONSUMER, attributes }, parent);
+  try {
+    return await context.with(trace.setSpan(parent, span), fn);
+  } catch (err) {
+    span.recordException(err instanceof Error ? err : String(err));
+    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
+/**
+ * CONSUMER spans for records handled together (one database transaction for a batch), each the child
+ * of the span that produced its record; all end when `end` is called. With spans not recorded, none
+ * is made and `end` does nothing.
+ */
+export function startRecordSpans(name: string, records: { headers?: KafkaHeaders | undefined; attributes: Attributes }[]): { end(error?: unknown): void } {
+  if (!spansRecorded()) return { end: () => undefined };
+  const spans: Span[] = records.map((r) => recordTracer().startSpan(name, { kind: SpanKind.CONSUMER, attributes: r.attributes }, extractTraceContext(r.headers, ROOT_CONTEXT)));
+  return {
+    end(error) {
+      for (const span of spans) {
+        if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+        span.end();
+      }
+    },
+  };
 }

@@ -1,8 +1,9 @@
-import { postgresErrorKind, sqlState, withTransaction, type Logger } from '@sluice/runtime';
+import { postgresErrorKind, sqlState, startRecordSpans, withTransaction, type Logger } from '@sluice/runtime';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
 import { Counter, type Registry } from 'prom-client';
 import { deadLetterHeaders } from './headers';
+import { uninstrumentedConsumer } from './traced';
 
 export interface SinkBatch {
   topic: string;
@@ -39,6 +40,8 @@ export interface PostgresSinkOptions<R> {
    */
   stage?: string;
   metrics?: Registry;
+  /** The name of each record's span (`<spanName> <topic>`), when spans are recorded. @default sink */
+  spanName?: string;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -75,7 +78,7 @@ export class PostgresSink<R> {
   }
 
   async start(): Promise<void> {
-    const consumer = this.options.kafka.consumer({
+    const consumer = uninstrumentedConsumer(this.options.kafka)({
       groupId: this.options.group,
       readUncommitted: false,
       maxWaitTimeInMs: 100,
@@ -172,6 +175,22 @@ export class PostgresSink<R> {
    * at least once: the dead-letter index keeps one entry per original record and stage.
    */
   private async write(topic: string, partition: number, messages: KafkaMessage[], last: string, isolated: boolean): Promise<R> {
+    // With spans recorded, one per record, the child of the span that produced it, ending with the commit.
+    const spans = startRecordSpans(
+      `${this.options.spanName ?? 'sink'} ${topic}`,
+      messages.map((m) => ({ headers: m.headers, attributes: { 'messaging.system': 'kafka', 'messaging.destination.name': topic, 'messaging.destination.partition.id': String(partition), 'messaging.kafka.offset': m.offset } })),
+    );
+    try {
+      const result = await this.writeTransaction(topic, partition, messages, last, isolated);
+      spans.end();
+      return result;
+    } catch (err) {
+      spans.end(err);
+      throw err;
+    }
+  }
+
+  private async writeTransaction(topic: string, partition: number, messages: KafkaMessage[], last: string, isolated: boolean): Promise<R> {
     const next = (BigInt(last) + 1n).toString();
     return withTransaction(this.options.pool, async (client) => {
       const letters: Message[] = [];

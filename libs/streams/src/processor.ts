@@ -1,6 +1,5 @@
-import { context } from '@opentelemetry/api';
 import type { Logger } from '@sluice/runtime';
-import { extractTraceContext } from '@sluice/runtime';
+import { injectTraceHeaders, spansRecorded, withRecordSpan } from '@sluice/runtime';
 import { changelogTopicSpec, provisionTopics } from '@sluice/contracts';
 import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type KafkaMessage, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import type { Registry } from 'prom-client';
@@ -9,7 +8,7 @@ import { deadLetterHeaders, headerText, historyHeaders } from './headers';
 import { streamMetrics, type StreamMetrics } from './metrics';
 import { PartitionStore, StoreTransaction, type IndexOf } from './store';
 import { followTopic } from './follow';
-import { tracedConsumer, uninstrumentedProducer } from './traced';
+import { uninstrumentedConsumer, uninstrumentedProducer } from './traced';
 import {
   applySourceRecord,
   applyWatermark,
@@ -69,6 +68,11 @@ export interface OutputRecord {
   headers?: IHeaders;
   /** Unset: chosen from the key, as any Kafka client would. */
   partition?: number;
+  /**
+   * From a flush: the store entry this output reports. With spans recorded, it carries the trace of the
+   * last record of the transaction that changed that entry, so a trace goes on through an aggregation.
+   */
+  causedBy?: { store: string; key: string };
 }
 
 export interface ProcessContext {
@@ -316,7 +320,7 @@ export class StreamProcessor {
 
   async start(): Promise<void> {
     await this.ensureInternalTopics();
-    const consumer = tracedConsumer(this.options.kafka)({
+    const consumer = uninstrumentedConsumer(this.options.kafka)({
       groupId: this.options.application,
       readUncommitted: false,
       sessionTimeout: this.sessionTimeoutMs,
@@ -710,6 +714,8 @@ export class StreamProcessor {
   /** Processes records until one must wait; commits those before it in one transaction. */
   private async runTransaction(task: PartitionTask, chunk: KafkaMessage[]): Promise<ChunkOutcome> {
     const storeTxns = new Map<string, StoreTransaction<unknown>>();
+    // With spans recorded: the trace of the last record that changed each store entry (for `causedBy`).
+    const entryTraces = new Map<string, IHeaders>();
     const chunkStore = (name: string): StoreTransaction<unknown> => {
       let txn = storeTxns.get(name);
       if (!txn) {
@@ -777,14 +783,21 @@ export class StreamProcessor {
       // A source task: its progress before this record, carried by what the record forwards downstream.
       const progressBefore = fed.size > 0 ? maxTime(task.eventTime, eventTime) : undefined;
       try {
-        // Each record continues the trace of the request that produced it; outputs carry the context on.
-        await context.with(extractTraceContext(record.headers), () => this.options.process(ctx));
-        for (const [name, txn] of recordStores) chunkStore(name).merge(txn);
+        // Each record continues the trace of the request that produced it: with spans recorded, in a span
+        // of its own (child of the one that produced the record), whose context its outputs carry on.
+        const traceHeaders = await withRecordSpan(`process ${task.topic}`, record.headers, { 'messaging.system': 'kafka', 'messaging.destination.name': task.topic, 'messaging.destination.partition.id': String(task.partition), 'messaging.kafka.offset': record.offset, 'sluice.stage': this.options.application }, async () => {
+          await this.options.process(ctx);
+          return spansRecorded() ? (injectTraceHeaders({}) as IHeaders) : undefined;
+        });
+        for (const [name, txn] of recordStores) {
+          if (traceHeaders) for (const key of txn.changes.keys()) entryTraces.set(`${name}\u0000${key}`, traceHeaders);
+          chunkStore(name).merge(txn);
+        }
         if (recordTime !== undefined) eventTime = eventTime === undefined ? recordTime : Math.max(eventTime, recordTime);
         // The record's history (trace context, replay id and count) travels on to everything it produces.
         const history = historyHeaders(record.headers);
         for (const o of recordOutputs) {
-          const headers: IHeaders = { ...history, ...(o.headers ?? {}) };
+          const headers: IHeaders = { ...history, ...(o.headers ?? {}), ...traceHeaders };
           if (fed.has(o.topic)) {
             headers[SOURCE_HEADER] = String(task.partition);
             if (progressBefore !== undefined) headers[SOURCE_TIME_HEADER] = String(progressBefore);
@@ -829,7 +842,10 @@ export class StreamProcessor {
           topic: task.topic,
           partition: task.partition,
           store: <V>(name: string) => chunkStore(name) as StoreTransaction<V>,
-          send: (output) => outputs.push(output),
+          send: ({ causedBy, ...output }) => {
+            const trace = causedBy && entryTraces.get(`${causedBy.store}\u0000${causedBy.key}`);
+            outputs.push(trace ? { ...output, headers: { ...output.headers, ...trace } } : output);
+          },
           now: this.now,
           watermark,
         });

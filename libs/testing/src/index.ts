@@ -3,3 +3,4 @@ export { startKafkaCluster, type KafkaCluster, type TestStack } from './cluster'
 export { changelogKey, checkStageEffects, eventIdOf, openTransactions, withoutWatermarks, type StageEffectsReport } from './effects';
 export { ADMIN_TOKEN, cleanStageReport, eventually, startPipeline, type Pipeline } from './pipeline';
 export { scaledAlertRules, startTestPrometheus, type PromAlert, type PromSeries, type TestPrometheus } from './prometheus';
+export { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp';

@@ -81,11 +81,8 @@ void runService({
         if (dimension === 'category') advanceStreamTime(store, ctx.watermark());
         for (const result of flushWindows(store as WindowStore, store.changes.keys(), windows)) {
           emitted.inc({ dimension, kind: result.isFinal ? 'final' : 'update' });
-          ctx.send({
-            topic: config.AGGREGATOR_OUTPUT_TOPIC,
-            key: windowKey(result.dimension, result.key, result.windowStart),
-            value: output.encode(result),
-          });
+          const key = windowKey(result.dimension, result.key, result.windowStart);
+          ctx.send({ topic: config.AGGREGATOR_OUTPUT_TOPIC, key, value: output.encode(result), causedBy: { store: STORES[dimension], key } });
         }
       },
     });

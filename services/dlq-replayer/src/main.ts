@@ -32,6 +32,7 @@ void runService({
       kafka,
       topics: config.DLQ_TOPICS,
       group: config.DLQ_CONSUMER_GROUP,
+      spanName: 'index',
       pool,
       offsetsTable: 'dlq_offsets',
       logger,

@@ -41,6 +41,7 @@ export class Projection {
       kafka: options.kafka,
       topics: [options.topic],
       group: options.group,
+      spanName: 'project',
       pool: options.pool,
       offsetsTable: 'projection_offsets',
       logger: options.logger,

@@ -35,7 +35,8 @@ const urls = {
   aggregator: (p) => `http://127.0.0.1:${p}/metrics`,
   'view-api': (p) => `http://127.0.0.1:${p}/v1/top?dimension=category  (also /v1/aggregates, /v1/stream)`,
   prometheus: (p) => `http://127.0.0.1:${p}/alerts  (every service scraped, the project's alert rules; also /graph)`,
-  'dlq-replayer': (p) => `http://127.0.0.1:${p}/admin/dlq  (Authorization: Bearer ${process.env.DLQ_ADMIN_TOKEN ?? 'local-admin-token'})`,
+  'dlq-replayer': (p) =>
+    `http://127.0.0.1:${p}/console/  (the operator console; token ${process.env.DLQ_ADMIN_TOKEN ?? 'local-admin-token'}, also for the API under /admin/dlq)`,
 };
 console.log('\nWhere everything listens:');
 console.log(`  Kafka               ${state.kafkaBrokers.join(',')}`);

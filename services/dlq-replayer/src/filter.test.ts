@@ -1,3 +1,4 @@
+import { csvField, csvLine } from './export';
 import { filterSql, parseFilter, verdictFor } from './filter';
 
 test('a filter takes topic, stage, code, key, a time range and a status', () => {
@@ -32,4 +33,24 @@ test('replay verdicts: pending goes, replayed only with force, the loop guard an
   expect(verdictFor({ status: 'replayed', replayCount: 1 }, { ...opts, force: true })).toEqual({ verdict: 'selected' });
   expect(verdictFor({ status: 'pending', replayCount: 3 }, { ...opts, force: true })).toMatchObject({ verdict: 'refused' });
   expect(verdictFor({ status: 'discarded', replayCount: 0 }, { ...opts, force: true })).toMatchObject({ verdict: 'refused', reason: 'discarded' });
+});
+
+test('a header filter is name=value, the value kept whole (it may hold "=")', () => {
+  expect(parseFilter({ header: 'dlq.replay.id=a=b' })).toEqual({ filter: { header: { name: 'dlq.replay.id', value: 'a=b' } } });
+  expect(parseFilter({ header: '=x' })).toEqual({ problems: [{ field: 'header', message: 'must be name=value' }] });
+  expect(filterSql({ code: 'c', header: { name: 'traceparent', value: "'; --" } }, 1)).toEqual({
+    where: ['error_code = $1', 'headers ->> $2 = $3'],
+    params: ['c', 'traceparent', "'; --"],
+  });
+});
+
+test('CSV export: RFC 4180 quoting, and no value a spreadsheet would run as a formula', () => {
+  expect(csvField('plain')).toBe('plain');
+  expect(csvField('a,b')).toBe('"a,b"');
+  expect(csvField('say "hi"\nbye')).toBe('"say ""hi""\nbye"');
+  expect(csvField('=HYPERLINK("x")')).toBe(`"'=HYPERLINK(""x"")"`);
+  expect(csvField('-1')).toBe("'-1");
+  expect(csvField(null)).toBe('');
+  expect(csvField({ a: 1 })).toBe('"{""a"":1}"');
+  expect(csvLine({ id: '7', key: 'k', headers: {} }, false)).toBe('7,,,,k,,,,,,,,{}\r\n');
 });

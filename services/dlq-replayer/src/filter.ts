@@ -12,6 +12,8 @@ export interface DeadLetterFilter {
   from?: number;
   to?: number;
   status?: Status;
+  /** A header's value: `name=value` in a query, exact. */
+  header?: { name: string; value: string };
 }
 
 export interface FilterProblem {
@@ -20,7 +22,7 @@ export interface FilterProblem {
 }
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
-const FIELDS = ['topic', 'stage', 'code', 'key', 'from', 'to', 'status'];
+const FIELDS = ['topic', 'stage', 'code', 'key', 'from', 'to', 'status', 'header'];
 
 export function parseFilter(raw: unknown, extra: string[] = []): { filter: DeadLetterFilter } | { problems: FilterProblem[] } {
   const problems: FilterProblem[] = [];
@@ -44,6 +46,12 @@ export function parseFilter(raw: unknown, extra: string[] = []): { filter: DeadL
     } else if (name === 'status') {
       if (!(STATUSES as readonly string[]).includes(value)) problems.push({ field: name, message: `must be one of ${STATUSES.join(', ')}` });
       else filter.status = value as Status;
+    } else if (name === 'header') {
+      const at = value.indexOf('=');
+      const problem = textProblem(value, 'text');
+      if (at < 1) problems.push({ field: name, message: 'must be name=value' });
+      else if (problem) problems.push({ field: name, message: problem });
+      else filter.header = { name: value.slice(0, at), value: value.slice(at + 1) };
     } else if (name === 'key') {
       // A key is bytes: any text names it, but a lone surrogate names no bytes.
       const problem = textProblem(value.replaceAll('\u0000', ''), 'text');
@@ -75,6 +83,10 @@ export function filterSql(filter: DeadLetterFilter, first: number): { where: str
   if (filter.from !== undefined) add((p) => `failed_at >= to_timestamp(${p}::bigint / 1000.0)`, filter.from);
   if (filter.to !== undefined) add((p) => `failed_at < to_timestamp(${p}::bigint / 1000.0)`, filter.to);
   if (filter.status !== undefined) add((p) => `status = ${p}`, filter.status);
+  if (filter.header !== undefined) {
+    params.push(filter.header.name, filter.header.value);
+    where.push(`headers ->> $${first + params.length - 2} = $${first + params.length - 1}`);
+  }
   return { where, params };
 }
 

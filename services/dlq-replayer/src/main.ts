@@ -7,6 +7,7 @@ import { Partitioners } from 'kafkajs';
 import { Counter } from 'prom-client';
 import { replayerEnvShape } from './config';
 import { adminOpenApi } from './openapi';
+import { consoleRoutes } from './console';
 import { adminRoutes } from './routes';
 import { ReplayerStore } from './store';
 import { ReplayWorker } from './worker';
@@ -78,7 +79,10 @@ void runService({
             ? Number(BigInt(id) % BigInt(partitions))
             : partitioner({ topic, partitionMetadata: Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0 })) as never, message: { key, value: null } }),
         openApi: adminOpenApi(),
+        lag: () => lag.snapshot(),
       }),
     );
+    // The operator console: static pages that call the admin API above with the operator's token.
+    http.app.use(consoleRoutes());
   },
 });

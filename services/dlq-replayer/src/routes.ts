@@ -2,8 +2,10 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Serde } from '@sluice/contracts';
 import { errorFactory, type Logger } from '@sluice/runtime';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { csvHeader, csvLine } from './export';
 import { parseFilter, verdictFor, type DeadLetterFilter } from './filter';
 import { printable, ReplayConflict, type DeadLetter, type ReplayerStore } from './store';
+import type { PartitionLag } from '@sluice/streams';
 import type { ReplayWorker } from './worker';
 
 export const ADMIN_ERRORS = {
@@ -30,6 +32,8 @@ export interface AdminDeps {
   partitionsOf: (topic: string) => Promise<number>;
   partitionFor: (topic: string, key: Buffer | null, partitions: number, id: string) => number;
   openApi: unknown;
+  /** The stages' consumer lag as last read from Kafka. */
+  lag: () => readonly PartitionLag[];
 }
 
 function summary(d: DeadLetter) {
@@ -91,6 +95,53 @@ export function adminRoutes(deps: AdminDeps): Router {
     res.json({ deadLetters: page.map(summary), nextCursor: rows.length > limit ? page[page.length - 1]!.id : null });
   });
 
+  router.get('/admin/overview', async (_req, res) => {
+    res.json({ ...(await deps.store.overview(24)), lag: deps.lag() });
+  });
+
+  router.get('/admin/audit', async (req, res) => {
+    const { limit: rawLimit, before } = req.query as Record<string, unknown>;
+    const limit = rawLimit === undefined ? 100 : Number(rawLimit);
+    const problems = [];
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) problems.push({ field: 'limit', message: 'must be a whole number from 1 to 1000' });
+    if (before !== undefined && (typeof before !== 'string' || !/^\d{1,18}$/.test(before))) problems.push({ field: 'before', message: 'is not a cursor from this API' });
+    if (problems.length > 0) throw fail('INVALID_FILTER', 'the query is not valid', problems);
+    const rows = await deps.store.auditLog(limit + 1, before as string | undefined);
+    const page = rows.slice(0, limit);
+    res.json({ entries: page, nextCursor: rows.length > limit ? page[page.length - 1]!.id : null });
+  });
+
+  // Everything matching a filter, streamed page by page: JSON Lines (each line as /admin/dlq lists it,
+  // plus headers, and the value when `payload=true`) or CSV.
+  router.get('/admin/dlq/export', async (req, res) => {
+    const { format = 'jsonl', payload = 'false', ...rest } = req.query as Record<string, unknown>;
+    const parsed = parseFilter(rest);
+    const problems = 'problems' in parsed ? [...parsed.problems] : [];
+    if (format !== 'jsonl' && format !== 'csv') problems.push({ field: 'format', message: 'must be jsonl or csv' });
+    if (payload !== 'true' && payload !== 'false') problems.push({ field: 'payload', message: 'must be true or false' });
+    if (problems.length > 0 || !('filter' in parsed)) throw fail('INVALID_FILTER', 'the export request is not valid', problems);
+    const withPayload = payload === 'true';
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    res.set({
+      'content-type': format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
+      'content-disposition': `attachment; filename="dead-letters-${stamp}.${format}"`,
+    });
+    if (format === 'csv') res.write(csvHeader(withPayload));
+    let count = 0;
+    for (let after: string | undefined; ; ) {
+      const rows = await deps.store.list(parsed.filter, 1000, after);
+      for (const d of rows) {
+        const row = { ...summary(d), headers: d.headers, ...(withPayload ? { valueBase64: d.value?.toString('base64') ?? null } : {}) };
+        res.write(format === 'csv' ? csvLine(row, withPayload) : `${JSON.stringify(row)}\n`);
+      }
+      count += rows.length;
+      if (rows.length < 1000) break;
+      after = rows[rows.length - 1]!.id;
+    }
+    await audit(res, 'dead-letters.export', undefined, count, { filter: rest, format, payload: withPayload });
+    res.end();
+  });
+
   router.get('/admin/dlq/replays/:id', async (req, res) => {
     const replay = /^[0-9a-f-]{36}$/.test(req.params.id) ? await deps.store.replay(req.params.id) : undefined;
     if (!replay) throw fail('NOT_FOUND', `no replay ${req.params.id}`);
@@ -107,7 +158,7 @@ export function adminRoutes(deps: AdminDeps): Router {
     } catch (err) {
       decodeError = err instanceof Error ? err.message : String(err);
     }
-    res.json({ ...summary(d), headers: d.headers, valueBase64: d.value?.toString('base64') ?? null, decoded, decodeError, discardReason: d.discardReason });
+    res.json({ ...summary(d), headers: d.headers, valueBase64: d.value?.toString('base64') ?? null, decoded, decodeError, discardReason: d.discardReason, history: await deps.store.history(d.id) });
   });
 
   router.post('/admin/dlq/replays', async (req, res) => {

@@ -390,6 +390,49 @@ export class ReplayerStore {
     return { done: false, status: current.rows[0]?.status ?? 'not found' };
   }
 
+  /** Counts of dead letters by source topic, stage, code and status, and by hour of failure over the last `hours`. */
+  async overview(hours: number): Promise<Overview> {
+    const groups = await this.pool.query<{ topic: string; stage: string; code: string; status: Status; count: string }>(
+      `select source_topic as topic, stage, error_code as code, status, count(*)::bigint as count
+       from dead_letters group by 1, 2, 3, 4 order by 1, 2, 3, 4`,
+    );
+    const hourly = await this.pool.query<{ hour: Date; count: string }>(
+      `select date_trunc('hour', failed_at) as hour, count(*)::bigint as count from dead_letters
+       where failed_at >= date_trunc('hour', now()) - make_interval(hours => $1::int - 1) group by 1 order by 1`,
+      [hours],
+    );
+    return {
+      groups: groups.rows.map((r) => ({ topic: r.topic, stage: r.stage, code: r.code, status: r.status, count: Number(r.count) })),
+      hourly: hourly.rows.map((r) => ({ hour: r.hour.toISOString(), count: Number(r.count) })),
+    };
+  }
+
+  /** What happened to one dead letter: the replays it was in, and the audit entries that name it. */
+  async history(id: string): Promise<{ replays: { replayId: string; itemStatus: string; replayStatus: string; requestedBy: string; createdAt: string; targetTopic: string }[]; audit: AuditEntry[] }> {
+    const replays = await this.pool.query<{ replay_id: string; item_status: string; replay_status: string; requested_by: string; created_at: Date; target_topic: string }>(
+      `select i.replay_id, i.status as item_status, r.status as replay_status, r.requested_by, r.created_at, i.target_topic
+       from replay_items i join replays r on r.id = i.replay_id where i.dead_letter_id = $1 order by r.created_at`,
+      [id],
+    );
+    const audit = await this.pool.query<{ id: string; at: Date; actor: string; action: string; target: string | null; count: number | null; details: unknown }>(
+      'select id, at, actor, action, target, count, details from audit_log where target = $1 order by id',
+      [id],
+    );
+    return {
+      replays: replays.rows.map((r) => ({ replayId: r.replay_id, itemStatus: r.item_status, replayStatus: r.replay_status, requestedBy: r.requested_by, createdAt: r.created_at.toISOString(), targetTopic: r.target_topic })),
+      audit: audit.rows.map((r) => ({ id: r.id, at: r.at.toISOString(), actor: r.actor, action: r.action, target: r.target, count: r.count, details: r.details })),
+    };
+  }
+
+  /** The audit log, newest first, `limit` entries before the entry `beforeId`. */
+  async auditLog(limit: number, beforeId: string | undefined): Promise<AuditEntry[]> {
+    const res = await this.pool.query<{ id: string; at: Date; actor: string; action: string; target: string | null; count: number | null; details: unknown }>(
+      `select id, at, actor, action, target, count, details from audit_log ${beforeId === undefined ? '' : 'where id < $2'} order by id desc limit $1`,
+      beforeId === undefined ? [limit] : [limit, beforeId],
+    );
+    return res.rows.map((r) => ({ id: r.id, at: r.at.toISOString(), actor: r.actor, action: r.action, target: r.target, count: r.count, details: r.details }));
+  }
+
   async audit(entry: { actor: string; action: string; target?: string; count?: number; details?: unknown }): Promise<void> {
     await this.pool.query('insert into audit_log (actor, action, target, count, details) values ($1, $2, $3, $4, $5)', [
       entry.actor,
@@ -399,6 +442,21 @@ export class ReplayerStore {
       entry.details === undefined ? null : JSON.stringify(entry.details),
     ]);
   }
+}
+
+export interface Overview {
+  groups: { topic: string; stage: string; code: string; status: Status; count: number }[];
+  hourly: { hour: string; count: number }[];
+}
+
+export interface AuditEntry {
+  id: string;
+  at: string;
+  actor: string;
+  action: string;
+  target: string | null;
+  count: number | null;
+  details: unknown;
 }
 
 export class ReplayConflict extends Error {

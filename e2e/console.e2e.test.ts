@@ -101,6 +101,10 @@ test('dead letters appear in the overview and the table; a record is read in ful
   expect(await page.evaluate(() => (globalThis as unknown as { __xss?: string }).__xss)).toBeUndefined();
   await expect(page.locator('.detail img, .detail script').count()).resolves.toBe(0);
   await accessible();
+  // Not an event at all: discarded, with a reason.
+  await page.getByLabel('Reason').fill('not an event: bytes written by a test');
+  await page.getByRole('button', { name: 'Discard' }).click();
+  await page.getByText('Discarded.').waitFor();
 
   // Searched by a header's value.
   await page.getByLabel('header (name=value)').fill('dlq.error.code=serde.bad_magic_byte');
@@ -138,7 +142,7 @@ test('dead letters appear in the overview and the table; a record is read in ful
   expect(rows.slice(1).map((r) => r.split(',')[0])).toEqual(listed.map((d) => d.id));
 });
 
-test('the catalog fixed, a dry run then a replay of everything matching the filter corrects the windows; a second overlapping replay is refused in words; the audit log lists it all', async () => {
+test('the catalog fixed: a replay already running is a conflict said in words; cancelled, a dry run then the console replay reach 100 % and correct the windows; the audit log lists it all', async () => {
   expect((await p.http(p.gateway, 'PUT', `/v1/catalog/${entity}`, { name: 'Fixed', category, price: 5 })).status).toBe(200);
   await eventually(
     "the enricher's catalog holds the fix",
@@ -146,24 +150,28 @@ test('the catalog fixed, a dry run then a replay of everything matching the filt
     (n) => n >= 1,
   );
   await page.locator('#replay-which').selectOption('filter');
-  await page.getByLabel('Records per second').fill('1');
+  const auth = { authorization: `Bearer ${ADMIN_TOKEN}`, 'x-operator': 'another-operator' };
+  // Another operator's replay of the same records, slow (one a second), is running: the console's is refused, in words.
+  const other = await p.http(p.replayer, 'POST', '/admin/dlq/replays', { filter: { code: 'catalog.missing', key: entity, status: 'pending' }, ratePerSec: 1 }, auth);
+  expect(other.status).toBe(202);
   await page.getByRole('button', { name: 'Dry run' }).click();
-  await page.getByText('Dry run: 5 would be replayed, 0 skipped').waitFor();
-  await page.getByRole('button', { name: 'Start the replay' }).click();
-  await page.locator('#replay-progress').waitFor();
-  // At one record a second the replay is still running: the same selection again is a conflict.
-  const second = await p.http(p.replayer, 'POST', '/admin/dlq/replays', { filter: { code: 'catalog.missing', key: entity, status: 'pending' } }, { authorization: `Bearer ${ADMIN_TOKEN}`, 'x-operator': OPERATOR });
-  expect(second.status).toBe(409);
-  await page.getByRole('button', { name: 'Dry run' }).click();
+  await page.getByText(/^Dry run: [1-5] would be replayed, 0 skipped/).waitFor();
   await page.getByRole('button', { name: 'Start the replay' }).click();
   await page.getByText(/already being replayed by a replay that is still running/).waitFor();
   await shot('replay-conflict');
-
-  // Started again from the table (the first replay's progress was replaced): wait for the first replay through the API.
-  const replays = (await p.http(p.replayer, 'GET', '/admin/audit?limit=20', undefined, { authorization: `Bearer ${ADMIN_TOKEN}` })).body.entries as Json[];
-  const started = replays.find((e) => e.action === 'replay.start');
-  expect(started?.actor).toBe(OPERATOR);
-  await eventually('the replay completes', async () => (await p.http(p.replayer, 'GET', `/admin/dlq/replays/${started!.target}`, undefined, { authorization: `Bearer ${ADMIN_TOKEN}` })).body, (r: Json) => r.status === 'completed', 60_000);
+  // That replay cancelled (what it had produced stays replayed), the console replays the rest and follows it to 100 %.
+  expect((await p.http(p.replayer, 'POST', `/admin/dlq/replays/${other.body.replayId}/cancel`, undefined, auth)).status).toBe(200);
+  await eventually('the other replay stops', async () => (await p.http(p.replayer, 'GET', `/admin/dlq/replays/${other.body.replayId}`, undefined, auth)).body, (r: Json) => r.status === 'cancelled' && !r.counts.producing);
+  const done = Number((await p.http(p.replayer, 'GET', `/admin/dlq/replays/${other.body.replayId}`, undefined, auth)).body.counts.replayed ?? 0);
+  await page.getByLabel('Records per second').fill('100');
+  await page.getByRole('button', { name: 'Dry run' }).click();
+  await page.getByText(`Dry run: ${5 - done} would be replayed`).waitFor();
+  await page.getByRole('button', { name: 'Start the replay' }).click();
+  await page.getByText(/^completed: 100 %/).waitFor({ timeout: 60_000 });
+  await expect(page.locator('#replay-progress').getAttribute('value')).resolves.toBe('100');
+  await shot('replay-done');
+  const started = ((await p.http(p.replayer, 'GET', '/admin/audit?limit=50', undefined, auth)).body.entries as Json[]).find((e) => e.action === 'replay.start' && e.actor === OPERATOR);
+  expect(started).toBeDefined();
   const windows = await eventually(
     'the view counts the five events',
     async () => (await p.http(p.view, 'GET', `/v1/aggregates?dimension=entity&key=${entity}&from=${new Date(T - MIN).toISOString()}&to=${new Date(T + 2 * MIN).toISOString()}`)).body.windows ?? [],
@@ -173,11 +181,11 @@ test('the catalog fixed, a dry run then a replay of everything matching the filt
 
   // The dead letter's history names the replay.
   await page.locator('#dead-letter-table tbody tr').first().getByRole('button').click();
-  await page.getByRole('table', { name: 'Replays of this dead letter' }).getByRole('cell', { name: String(started!.target) }).waitFor();
+  await page.getByRole('table', { name: 'Replays of this dead letter' }).getByRole('cell', { name: 'replayed', exact: true }).first().waitFor();
 
   await page.getByRole('link', { name: 'Audit log' }).click();
   await page.locator('#audit-table tbody tr').first().waitFor();
-  for (const action of ['replay.dry-run', 'replay.start', 'dead-letters.export']) await expect(page.locator('#audit-table tbody tr', { hasText: action }).first().textContent()).resolves.toContain(OPERATOR);
+  for (const action of ['dead-letter.discard', 'replay.dry-run', 'replay.start', 'dead-letters.export']) await expect(page.locator('#audit-table tbody tr', { hasText: action }).first().textContent()).resolves.toContain(OPERATOR);
   await accessible();
   await shot('audit');
 

@@ -91,7 +91,7 @@ export async function startPipeline(options: {
     DLQ_ADMIN_TOKEN: ADMIN_TOKEN,
     DLQ_SESSION_TIMEOUT_MS: '6000',
     // The lag of this pipeline's stages, read from Kafka (kafka_consumergroup_lag).
-    DLQ_LAG_GROUPS: `${id}-enricher,${id}-aggregator,${id}-view`,
+    DLQ_LAG_GROUPS: `${id}-enricher,${id}-aggregator,${id}-view,${id}-dlq`,
     DLQ_LAG_INTERVAL_MS: '2000',
   });
   const groups = { enricher: `${id}-enricher`, aggregator: `${id}-aggregator`, view: `${id}-view` };

@@ -77,6 +77,11 @@ function table(caption: string, headers: string[], rows: (string | number | Node
   );
 }
 
+/** A region that scrolls sideways on a narrow window: reachable by keyboard, and named. */
+function scroller(label: string, ...children: Node[]): HTMLDivElement {
+  return el('div', { class: 'wide', tabindex: '0', role: 'region', 'aria-label': label }, ...children);
+}
+
 function button(label: string, onClick: () => void | Promise<void>, secondary = false): HTMLButtonElement {
   const b = el('button', { type: 'button', ...(secondary ? { class: 'secondary' } : {}) }, label);
   b.addEventListener('click', () => void onClick());
@@ -202,10 +207,10 @@ async function overview(): Promise<void> {
     show(
       'Overview',
       cards,
-      el('div', { class: 'wide' }, byCause),
+      scroller('Dead letters by cause', byCause),
       el('h3', {}, 'Dead letters over time (per hour, last 24 hours)'),
       chart,
-      el('div', { class: 'wide' }, lag),
+      scroller('Consumer lag', lag),
       el('p', { class: 'note' }, `Refreshed ${new Date().toLocaleTimeString()}; every 5 seconds.`),
     );
   };
@@ -262,7 +267,7 @@ async function deadLetters(): Promise<void> {
     location.hash = `#dead-letters?${params.toString()}`;
   });
 
-  const results = el('div', { class: 'wide' });
+  const results = scroller('Dead letters matching the filter');
   const actions = el('div', { id: 'actions' });
   const detail = el('div', { id: 'detail' });
   show('Dead letters', form, actions, results, detail);
@@ -358,9 +363,9 @@ async function showDetail(id: string, into: HTMLElement): Promise<void> {
         ...(d.discardReason ? [['Discard reason', String(d.discardReason)]] : []),
       ]),
       el('h4', {}, 'Payload, decoded'),
-      d.decodeError ? el('p', { class: 'error' }, `It does not decode: ${String(d.decodeError)}`) : el('pre', { id: 'decoded' }, JSON.stringify(d.decoded, null, 2)),
+      d.decodeError ? el('p', { class: 'error' }, `It does not decode: ${String(d.decodeError)}`) : el('pre', { id: 'decoded', tabindex: '0', 'aria-label': 'Payload, decoded' }, JSON.stringify(d.decoded, null, 2)),
       el('h4', {}, 'Raw value (base64)'),
-      el('pre', { id: 'raw' }, String(d.valueBase64 ?? '(null)')),
+      el('pre', { id: 'raw', tabindex: '0', 'aria-label': 'Raw value (base64)' }, String(d.valueBase64 ?? '(null)')),
       table('Headers', ['Name', 'Value'], headers),
       table(
         'Replays of this dead letter',
@@ -510,9 +515,8 @@ async function audit(): Promise<void> {
   const more = button('Show older', load, true);
   show(
     'Audit log',
-    el(
-      'div',
-      { class: 'wide' },
+    scroller(
+      'Audit log entries',
       el('table', { id: 'audit-table' }, el('caption', {}, 'What operators did, newest first'), el('thead', {}, el('tr', {}, ...['When', 'Who', 'What', 'Target', 'How many', 'Details'].map((h) => el('th', { scope: 'col' }, h)))), tbody),
     ),
     more,

@@ -125,7 +125,6 @@ test('dead letters appear in the overview and the table; a record is read in ful
   await page.getByLabel('code').fill('catalog.missing');
   await page.getByLabel('key', { exact: true }).fill(entity);
   await page.getByRole('button', { name: 'Apply' }).click();
-  await expect(page.locator('#dead-letter-table tbody tr').count()).resolves.toBeGreaterThanOrEqual(0);
   await eventually('five rows', () => page.locator('#dead-letter-table tbody tr').count(), (n) => n === 5, 30_000);
   await page.locator('#dead-letter-table tbody tr').first().getByRole('button').click();
   await page.locator('#decoded').waitFor();

@@ -38,7 +38,7 @@ export function prometheusBinary(): string | undefined {
 }
 
 export interface PrometheusOptions {
-  /** @default prometheus */
+  /** Its name in the stack, and its folder under the stack's data. @default prometheus */
   name?: string;
   /** @default 9090 (PROMETHEUS_PORT) */
   port: number;
@@ -49,8 +49,7 @@ export interface PrometheusOptions {
 }
 
 /** The configuration file of a local Prometheus: the project's rules, the stack's services by file discovery. */
-export function writePrometheusConfig(paths: StackPaths, options: PrometheusOptions): string {
-  const name = options.name ?? 'prometheus';
+export function writePrometheusConfig(paths: StackPaths, name: string, options: PrometheusOptions): string {
   const interval = options.interval ?? '5s';
   const config = {
     global: { scrape_interval: interval, evaluation_interval: interval },
@@ -71,13 +70,12 @@ export function writePrometheusConfig(paths: StackPaths, options: PrometheusOpti
   return file;
 }
 
-export function prometheusArgs(paths: StackPaths, options: PrometheusOptions, configFile: string): string[] {
-  const name = options.name ?? 'prometheus';
+export function prometheusArgs(paths: StackPaths, name: string, port: number, configFile: string): string[] {
   return [
     `--config.file=${configFile}`,
     `--storage.tsdb.path=${join(paths.dataDir, name, 'tsdb')}`,
     `--storage.tsdb.retention.time=1d`,
-    `--web.listen-address=127.0.0.1:${options.port}`,
+    `--web.listen-address=127.0.0.1:${port}`,
     // The console templates of the Debian package live elsewhere; the UI and API need none.
     `--web.page-title=Sluice (local)`,
   ];

@@ -242,13 +242,13 @@ export async function startPrometheus(paths: StackPaths, state: StackState, opti
   if (!binary) throw new Error('prometheus is not installed (Debian package `prometheus`): install it, or start the stack without --observability');
   const name = options.name ?? 'prometheus';
   await assertPortFree(options.port);
-  const configFile = writePrometheusConfig(paths, options);
+  const configFile = writePrometheusConfig(paths, name, options);
   return await launchReady(paths, state, {
     name,
     port: options.port,
     logPath: join(paths.logsDir, `${name}.log`),
     command: binary,
-    args: prometheusArgs(paths, options, configFile),
+    args: prometheusArgs(paths, name, options.port, configFile),
     env: {},
     readyPath: '/-/ready',
   });

@@ -11,4 +11,4 @@ export { runMigrations } from './migrations';
 export { createPool, postgresErrorKind, sqlState, withClient, withTransaction, type PostgresErrorKind } from './pg';
 export { PgListener } from './pg-listener';
 export { runService, type RunOptions, type ServiceConfig, type ServiceContext, type ServiceDefinition } from './service';
-export { extractTraceContext, injectTraceHeaders, spansRecorded, startRecordSpans, startTracing, withRecordSpan, type KafkaHeaders, type Tracing } from './tracing';
+export { extractTraceContext, injectTraceHeaders, recordAttributes, spansRecorded, startRecordSpans, startTracing, withRecordSpan, type KafkaHeaders, type Tracing } from './tracing';

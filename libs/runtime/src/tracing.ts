@@ -102,21 +102,30 @@ export function extractTraceContext(headers: KafkaHeaders | undefined, parent: C
 
 const recordTracer = () => trace.getTracer('sluice');
 
+/** The messaging attributes of a record's span. */
+export function recordAttributes(topic: string, partition: number, offset: string): Attributes {
+  return { 'messaging.system': 'kafka', 'messaging.destination.name': topic, 'messaging.destination.partition.id': String(partition), 'messaging.kafka.offset': offset };
+}
+
+function failSpan(span: Span, err: unknown): void {
+  span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+}
+
 /**
  * Runs `fn` as the processing of one Kafka record: with spans recorded, inside a CONSUMER span named
  * `name` whose parent is the span that produced the record (its W3C headers), so that a trace goes on
- * from hop to hop; otherwise in the record's context alone, with no span made. An error ends the span
- * with its status and goes on to the caller.
+ * from hop to hop; otherwise in the record's context alone, with no span made (and `attributes` not
+ * called: this is every record's path). An error ends the span with its status and goes on to the caller.
  */
-export async function withRecordSpan<T>(name: string, headers: KafkaHeaders | undefined, attributes: Attributes, fn: () => Promise<T>): Promise<T> {
+export async function withRecordSpan<T>(name: string, headers: KafkaHeaders | undefined, attributes: () => Attributes, fn: () => Promise<T>): Promise<T> {
   const parent = extractTraceContext(headers, ROOT_CONTEXT);
   if (!spansRecorded()) return await context.with(parent, fn);
-  const span = recordTracer().startSpan(name, { kind: SpanKind.CONSUMER, attributes }, parent);
+  const span = recordTracer().startSpan(name, { kind: SpanKind.CONSUMER, attributes: attributes() }, parent);
   try {
     return await context.with(trace.setSpan(parent, span), fn);
   } catch (err) {
     span.recordException(err instanceof Error ? err : String(err));
-    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+    failSpan(span, err);
     throw err;
   } finally {
     span.end();
@@ -126,15 +135,18 @@ export async function withRecordSpan<T>(name: string, headers: KafkaHeaders | un
 /**
  * CONSUMER spans for records handled together (one database transaction for a batch), each the child
  * of the span that produced its record; all end when `end` is called. With spans not recorded, none
- * is made and `end` does nothing.
+ * is made, `describe` is not called, and `end` does nothing.
  */
-export function startRecordSpans(name: string, records: { headers?: KafkaHeaders | undefined; attributes: Attributes }[]): { end(error?: unknown): void } {
+export function startRecordSpans<R>(name: string, records: readonly R[], describe: (record: R) => { headers: KafkaHeaders | undefined; attributes: Attributes }): { end(error?: unknown): void } {
   if (!spansRecorded()) return { end: () => undefined };
-  const spans: Span[] = records.map((r) => recordTracer().startSpan(name, { kind: SpanKind.CONSUMER, attributes: r.attributes }, extractTraceContext(r.headers, ROOT_CONTEXT)));
+  const spans: Span[] = records.map((record) => {
+    const { headers, attributes } = describe(record);
+    return recordTracer().startSpan(name, { kind: SpanKind.CONSUMER, attributes }, extractTraceContext(headers, ROOT_CONTEXT));
+  });
   return {
     end(error) {
       for (const span of spans) {
-        if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+        if (error !== undefined) failSpan(span, error);
         span.end();
       }
     },

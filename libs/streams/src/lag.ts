@@ -71,9 +71,19 @@ export class GroupLagMonitor {
     try {
       const read: PartitionLag[] = [];
       const kept = new Set<string>();
+      // A topic's ends are read once per refresh, however many of the groups consume it.
+      const ends = new Map<string, Promise<Map<number, { low: string; high: string }>>>();
+      const endsOf = (topic: string) => {
+        let found = ends.get(topic);
+        if (!found) {
+          found = admin.fetchTopicOffsets(topic).then((offsets) => new Map(offsets.map((o) => [o.partition, o])));
+          ends.set(topic, found);
+        }
+        return found;
+      };
       for (const group of this.options.groups) {
         try {
-          read.push(...(await this.groupLag(admin, group)));
+          read.push(...(await this.groupLag(admin, group, endsOf)));
         } catch (err) {
           this.failures.inc({ group });
           this.options.logger.warn({ err, group }, 'could not read the consumer group’s lag; trying again at the next interval');
@@ -90,12 +100,12 @@ export class GroupLagMonitor {
     }
   }
 
-  private async groupLag(admin: Admin, group: string): Promise<PartitionLag[]> {
+  private async groupLag(admin: Admin, group: string, endsOf: (topic: string) => Promise<Map<number, { low: string; high: string }>>): Promise<PartitionLag[]> {
     const committed = await admin.fetchOffsets({ groupId: group });
     const out: PartitionLag[] = [];
     for (const { topic, partitions } of committed) {
       if (partitions.every((p) => p.offset === '-1')) continue;
-      const ends = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, o]));
+      const ends = await endsOf(topic);
       for (const { partition, offset } of partitions) {
         const end = ends.get(partition);
         if (!end) continue;

@@ -1,4 +1,4 @@
-import { postgresErrorKind, sqlState, startRecordSpans, withTransaction, type Logger } from '@sluice/runtime';
+import { postgresErrorKind, recordAttributes, sqlState, startRecordSpans, withTransaction, type Logger } from '@sluice/runtime';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
 import { Counter, type Registry } from 'prom-client';
@@ -176,10 +176,7 @@ export class PostgresSink<R> {
    */
   private async write(topic: string, partition: number, messages: KafkaMessage[], last: string, isolated: boolean): Promise<R> {
     // With spans recorded, one per record, the child of the span that produced it, ending with the commit.
-    const spans = startRecordSpans(
-      `${this.options.spanName ?? 'sink'} ${topic}`,
-      messages.map((m) => ({ headers: m.headers, attributes: { 'messaging.system': 'kafka', 'messaging.destination.name': topic, 'messaging.destination.partition.id': String(partition), 'messaging.kafka.offset': m.offset } })),
-    );
+    const spans = startRecordSpans(`${this.options.spanName ?? 'sink'} ${topic}`, messages, (m) => ({ headers: m.headers, attributes: recordAttributes(topic, partition, m.offset) }));
     try {
       const result = await this.writeTransaction(topic, partition, messages, last, isolated);
       spans.end();

@@ -1,5 +1,5 @@
 import type { Logger } from '@sluice/runtime';
-import { injectTraceHeaders, spansRecorded, withRecordSpan } from '@sluice/runtime';
+import { injectTraceHeaders, recordAttributes, spansRecorded, withRecordSpan } from '@sluice/runtime';
 import { changelogTopicSpec, provisionTopics } from '@sluice/contracts';
 import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type KafkaMessage, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import type { Registry } from 'prom-client';
@@ -785,7 +785,7 @@ export class StreamProcessor {
       try {
         // Each record continues the trace of the request that produced it: with spans recorded, in a span
         // of its own (child of the one that produced the record), whose context its outputs carry on.
-        const traceHeaders = await withRecordSpan(`process ${task.topic}`, record.headers, { 'messaging.system': 'kafka', 'messaging.destination.name': task.topic, 'messaging.destination.partition.id': String(task.partition), 'messaging.kafka.offset': record.offset, 'sluice.stage': this.options.application }, async () => {
+        const traceHeaders = await withRecordSpan(`process ${task.topic}`, record.headers, () => ({ ...recordAttributes(task.topic, task.partition, record.offset), 'sluice.stage': this.options.application }), async () => {
           await this.options.process(ctx);
           return spansRecorded() ? (injectTraceHeaders({}) as IHeaders) : undefined;
         });

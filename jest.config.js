@@ -1,13 +1,14 @@
 // Three projects: unit (pure logic, no I/O), integration (real broker, Postgres and
 // registry from the local stack) and e2e (the whole pipeline through its HTTP surfaces).
-const transform = {
-  '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2024', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }],
-};
+const swc = ['@swc/jest', { jsc: { target: 'es2024', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }];
+// hyparquet and hyparquet-writer are ES modules only: compiled to CommonJS like the project's own code.
+const transform = { '^.+\\.ts$': swc, '/node_modules/.*hyparquet[^/]*/.+\\.js$': swc };
 const moduleNameMapper = {
   '^@sluice/local-stack$': '<rootDir>/deploy/local/src',
   '^@sluice/([a-z-]+)$': '<rootDir>/libs/$1/src',
 };
-const common = { rootDir: __dirname, transform, moduleNameMapper, testEnvironment: 'node' };
+const transformIgnorePatterns = ['/node_modules/(?!\\.pnpm/hyparquet|hyparquet)'];
+const common = { rootDir: __dirname, transform, transformIgnorePatterns, moduleNameMapper, testEnvironment: 'node' };
 
 module.exports = {
   projects: [

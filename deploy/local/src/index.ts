@@ -1,6 +1,6 @@
 export { stackPaths, repoRoot, type StackPaths } from './paths';
 export { isAlive, sleep, waitFor } from './processes';
-export { availableServices, serviceCatalog, type ServiceSpec } from './services';
+export { archiveDir, availableServices, serviceCatalog, type ServiceSpec } from './services';
 export { currentState, down, kill, logs, optionsFromEnv, restart, startPrometheus, startService, status, stop, up, type StackOptions } from './stack';
 export { ALERT_RULES, prometheusBinary, scrapeTargetsFile, type PrometheusOptions } from './prometheus';
 export { readState, type ProcessEntry, type StackState } from './state';

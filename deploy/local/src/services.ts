@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './paths';
+import type { StackPaths } from './paths';
 import type { StackState } from './state';
 
 /** A Sluice service the stack can run: its compiled entry point, port, and the variables that point it at the stack. */
@@ -10,7 +11,7 @@ export interface ServiceSpec {
   /** Needed by the tests of every other part (the registry), not only by the pipeline. */
   infra: boolean;
   script: string;
-  env(state: StackState): Record<string, string>;
+  env(state: StackState, paths: StackPaths): Record<string, string>;
 }
 
 const common = (state: StackState): Record<string, string> => ({
@@ -21,14 +22,14 @@ const common = (state: StackState): Record<string, string> => ({
   STREAM_REPLICATION_FACTOR: String(Math.min(3, state.kafkaBrokers.length)),
 });
 
-function service(name: string, port: number, infra: boolean, extraEnv: (state: StackState) => Record<string, string> = () => ({})): ServiceSpec {
+function service(name: string, port: number, infra: boolean, extraEnv: (state: StackState, paths: StackPaths) => Record<string, string> = () => ({})): ServiceSpec {
   return {
     name,
     port,
     infra,
     script: join(repoRoot, 'services', name, 'dist', 'main.js'),
     // The service's name on its traces (the images set it too).
-    env: (state) => ({ ...common(state), HTTP_PORT: String(port), SLUICE_SERVICE_NAME: name, ...extraEnv(state) }),
+    env: (state, paths) => ({ ...common(state), HTTP_PORT: String(port), SLUICE_SERVICE_NAME: name, ...extraEnv(state, paths) }),
   };
 }
 
@@ -40,7 +41,14 @@ export const serviceCatalog: ServiceSpec[] = [
   service('aggregator', 8092, false),
   service('view-api', 8082, false),
   service('dlq-replayer', 8083, false, () => ({ DLQ_ADMIN_TOKEN: process.env.DLQ_ADMIN_TOKEN ?? 'local-admin-token' })),
+  // Rolls every 10 s locally, so the demo's archive can be queried at once; the service's default is a minute.
+  service('archiver', 8094, false, (_state, paths) => ({ ARCHIVE_URL: process.env.ARCHIVE_URL ?? archiveDir(paths), ARCHIVE_ROLL_INTERVAL_MS: process.env.ARCHIVE_ROLL_INTERVAL_MS ?? '10000' })),
 ];
+
+/** The local stack's archive: it belongs to the stack's Kafka (its file names are that Kafka's offsets), so `up` starts it afresh too. */
+export function archiveDir(paths: StackPaths): string {
+  return join(paths.stateDir, 'archive');
+}
 
 export function availableServices(): ServiceSpec[] {
   return serviceCatalog.filter((s) => existsSync(s.script));

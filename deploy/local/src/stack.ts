@@ -8,7 +8,7 @@ import { stackPaths, type StackPaths } from './paths';
 import { canConnect, postgresArgs, prepareEmbeddedPostgres, waitForPostgres } from './postgres';
 import { isAlive, signalGroup, sleep, spawnDetached, stopProcess, waitFor } from './processes';
 import { prometheusArgs, prometheusBinary, writePrometheusConfig, type PrometheusOptions } from './prometheus';
-import { availableServices, type ServiceSpec } from './services';
+import { archiveDir, availableServices, type ServiceSpec } from './services';
 import { readState, writeState, type ProcessEntry, type StackState } from './state';
 
 export interface StackOptions {
@@ -210,7 +210,7 @@ export async function startService(
     logPath: join(paths.logsDir, `${name}.log`),
     command: process.execPath,
     args: ['--enable-source-maps', spec.script],
-    env: { ...spec.env(state), HTTP_PORT: String(port), ...overrides.env },
+    env: { ...spec.env(state, paths), HTTP_PORT: String(port), ...overrides.env },
     metrics: true,
   });
 }
@@ -277,6 +277,7 @@ export async function up(options: StackOptions, say: Say, paths = stackPaths()):
     await stopAll(previous, say, 5_000);
   }
   rmSync(paths.dataDir, { recursive: true, force: true });
+  rmSync(archiveDir(paths), { recursive: true, force: true });
   mkdirSync(paths.logsDir, { recursive: true });
   mkdirSync(paths.dataDir, { recursive: true });
   // The embedded Postgres runs as its own user when the stack runs as root: it must be able to reach its data.

@@ -1,0 +1,83 @@
+import type { EnrichedEvent } from '@sluice/contracts';
+import fc from 'fast-check';
+import { encodeParquet, hourPartition, parseFileName, planFiles, tableOf, type ArchivedRecord } from './parquet';
+
+// Full Unicode (every plane), control characters and NUL included.
+const text = fc.string({ unit: 'binary', maxLength: 40 });
+const epochMs = fc.integer({ min: Date.UTC(1970, 0, 1), max: Date.UTC(2100, 0, 1) });
+
+const event: fc.Arbitrary<EnrichedEvent> = fc.record({
+  eventId: text,
+  type: text,
+  entityId: text,
+  userId: fc.option(text, { nil: null }),
+  occurredAt: epochMs,
+  value: fc.double({ noNaN: true }),
+  attributes: fc.dictionary(text, text, { maxKeys: 4 }),
+  name: text,
+  category: text,
+  enrichedAt: epochMs,
+  sourcePartition: fc.nat(1_000),
+  sourceOffset: fc.nat(),
+});
+
+const records = fc.array(event, { maxLength: 30 }).map((events) => events.map((e, i): ArchivedRecord => ({ event: e, partition: 3, offset: BigInt(100 + i * 2) })));
+
+type Row = Record<string, unknown>;
+async function readBack(bytes: Uint8Array): Promise<Row[]> {
+  const { parquetReadObjects } = await import('hyparquet');
+  return (await parquetReadObjects({ file: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer })) as Row[];
+}
+
+describe('archive files', () => {
+  it('are cut per event-time hour in UTC, named from their first and last offsets, rows in offset order', () => {
+    const at = (iso: string, offset: number): ArchivedRecord => ({ event: { occurredAt: Date.parse(iso) } as EnrichedEvent, partition: 2, offset: BigInt(offset) });
+    const files = planFiles('events_enriched', 2, [at('2026-03-01T10:59:59.999Z', 7), at('2026-03-01T11:00:00.000Z', 8), at('2026-03-01T10:00:00.000Z', 12), at('2026-02-28T23:30:00Z', 15)]);
+    expect(files.map((f) => [f.key, f.rows.map((r) => Number(r.offset))])).toEqual([
+      ['events_enriched/dt=2026-02-28/hour=23/part-2-15-15.parquet', [15]],
+      ['events_enriched/dt=2026-03-01/hour=10/part-2-7-12.parquet', [7, 12]],
+      ['events_enriched/dt=2026-03-01/hour=11/part-2-8-8.parquet', [8]],
+    ]);
+    expect(parseFileName('part-2-7-12.parquet')).toEqual({ partition: 2, first: 7n, last: 12n });
+    expect(parseFileName('part-2-7-12.parquet.1234-ab.tmp')).toBeUndefined();
+    expect(tableOf('events.enriched')).toBe('events_enriched');
+  });
+
+  it('have no hour for times outside the years 0 to 9999', () => {
+    expect(hourPartition(Date.UTC(10_000, 0, 1))).toBeUndefined();
+    expect(hourPartition(8.64e15 + 1)).toBeUndefined();
+    expect(hourPartition(Number.NaN)).toBeUndefined();
+    expect(hourPartition(0)).toBe('dt=1970-01-01/hour=00');
+  });
+
+  it('hold every field as it was, in any Unicode, and the same rows always give the same bytes', async () => {
+    await fc.assert(
+      fc.asyncProperty(records, async (rows) => {
+        const bytes = await encodeParquet(rows);
+        expect(Buffer.from(await encodeParquet(rows)).equals(Buffer.from(bytes))).toBe(true);
+        const back = await readBack(bytes);
+        expect(back).toHaveLength(rows.length);
+        back.forEach((row, i) => {
+          const { event: e, partition, offset } = rows[i]!;
+          expect(row).toEqual({
+            event_id: e.eventId,
+            type: e.type,
+            entity_id: e.entityId,
+            user_id: e.userId,
+            occurred_at: new Date(e.occurredAt),
+            value: e.value,
+            attributes: Object.fromEntries(Object.keys(e.attributes).sort().map((k) => [k, e.attributes[k]])),
+            name: e.name,
+            category: e.category,
+            enriched_at: new Date(e.enrichedAt),
+            source_partition: e.sourcePartition,
+            source_offset: BigInt(e.sourceOffset),
+            kafka_partition: partition,
+            kafka_offset: offset,
+          });
+        });
+      }),
+      { numRuns: 60 },
+    );
+  });
+});

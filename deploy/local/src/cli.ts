@@ -5,9 +5,10 @@ import { down, kill, logs, optionsFromEnv, restart, status, up, type StackOption
 const usage = `usage: sluice-stack <command> [options]
 
 commands:
-  up [--only kafka|infra|all] [--kafka-nodes N] [--observability]
+  up [--only kafka|infra|all] [--kafka-nodes N] [--observability] [--s3]
                                                  start the stack (default: everything that is built);
-                                                 --observability adds a Prometheus scraping every service
+                                                 --observability adds a Prometheus scraping every service;
+                                                 --s3 adds an S3Proxy, and the archiver writes to its bucket
   down                                           stop every process and remove the stack's data
   status                                         each process: name, pid, port, alive, log
   logs <name>                                    print a process's log
@@ -16,7 +17,8 @@ commands:
 
 environment: SLUICE_KAFKA_PORT (9092), SLUICE_KAFKA_NODES (1), SLUICE_KAFKA_VERSION (4.1.1),
   SLUICE_KAFKA_HEAP_MB (512), SLUICE_PG_PORT (54329), DATABASE_URL (embedded Postgres when unset),
-  SCHEMA_REGISTRY_PORT (8081), SLUICE_OBSERVABILITY (false), PROMETHEUS_PORT (9090),
+  SCHEMA_REGISTRY_PORT (8081), SLUICE_OBSERVABILITY (false), PROMETHEUS_PORT (9090), SLUICE_S3 (false),
+  SLUICE_S3_PORT (9000), ARCHIVE_URL (the archiver's; .sluice/archive),
   SLUICE_STATE_DIR (.sluice), SLUICE_CACHE_DIR (.cache)`;
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -40,6 +42,7 @@ async function main(argv: string[]): Promise<number> {
       const nodes = flag(args, '--kafka-nodes');
       if (nodes !== undefined) options.kafkaNodes = Number(nodes);
       if (args.includes('--observability')) options.observability = true;
+      if (args.includes('--s3')) options.s3 = true;
       const state = await up(options, say, paths);
       say('');
       say(`Kafka brokers:    ${state.kafkaBrokers.join(',')}`);
@@ -47,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
       for (const p of Object.values(state.processes)) say(`${p.name.padEnd(17)} pid ${p.pid}, port ${p.port}, log ${p.logPath}`);
       const prometheus = state.processes.prometheus;
       if (prometheus) say(`Prometheus UI:    http://127.0.0.1:${prometheus.port}/alerts`);
+      if (state.processes.s3proxy) say(`S3 endpoint:      http://127.0.0.1:${state.processes.s3proxy.port} (bucket sluice-archive)`);
       say(`state file:       ${paths.stateFile}`);
       return 0;
     }

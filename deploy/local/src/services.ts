@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './paths';
+import { s3ClientEnv } from './s3proxy';
 import type { StackPaths } from './paths';
 import type { StackState } from './state';
 
@@ -42,7 +43,11 @@ export const serviceCatalog: ServiceSpec[] = [
   service('view-api', 8082, false),
   service('dlq-replayer', 8083, false, () => ({ DLQ_ADMIN_TOKEN: process.env.DLQ_ADMIN_TOKEN ?? 'local-admin-token' })),
   // Rolls every 10 s locally, so the demo's archive can be queried at once; the service's default is a minute.
-  service('archiver', 8094, false, (_state, paths) => ({ ARCHIVE_URL: process.env.ARCHIVE_URL ?? archiveDir(paths), ARCHIVE_ROLL_INTERVAL_MS: process.env.ARCHIVE_ROLL_INTERVAL_MS ?? '10000' })),
+  service('archiver', 8094, false, (state, paths) => ({
+    // With the stack's S3Proxy (up --s3) the archive is its bucket; otherwise a directory of the stack.
+    ...(state.processes.s3proxy ? s3ClientEnv(state.processes.s3proxy.port) : { ARCHIVE_URL: process.env.ARCHIVE_URL ?? archiveDir(paths) }),
+    ARCHIVE_ROLL_INTERVAL_MS: process.env.ARCHIVE_ROLL_INTERVAL_MS ?? '10000',
+  })),
 ];
 
 /** The local stack's archive: it belongs to the stack's Kafka (its file names are that Kafka's offsets), so `up` starts it afresh too. */

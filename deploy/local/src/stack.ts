@@ -8,6 +8,7 @@ import { stackPaths, type StackPaths } from './paths';
 import { canConnect, postgresArgs, prepareEmbeddedPostgres, waitForPostgres } from './postgres';
 import { isAlive, signalGroup, sleep, spawnDetached, stopProcess, waitFor } from './processes';
 import { prometheusArgs, prometheusBinary, writePrometheusConfig, type PrometheusOptions } from './prometheus';
+import { ensureS3ProxyJar, s3ProxyArgs } from './s3proxy';
 import { archiveDir, availableServices, type ServiceSpec } from './services';
 import { readState, writeState, type ProcessEntry, type StackState } from './state';
 
@@ -34,6 +35,10 @@ export interface StackOptions {
   observability: boolean;
   /** @default 9090 (PROMETHEUS_PORT) */
   prometheusPort: number;
+  /** Also an S3Proxy (a real S3 API server, filesystem backend); the archiver then writes to it. @default false (SLUICE_S3) */
+  s3: boolean;
+  /** @default 9000 (SLUICE_S3_PORT) */
+  s3Port: number;
 }
 
 function intFrom(value: string | undefined, fallback: number, name: string): number {
@@ -62,6 +67,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): StackOptio
     only: 'all',
     observability: boolFrom(env.SLUICE_OBSERVABILITY, 'SLUICE_OBSERVABILITY'),
     prometheusPort: intFrom(env.PROMETHEUS_PORT, 9090, 'PROMETHEUS_PORT'),
+    s3: boolFrom(env.SLUICE_S3, 'SLUICE_S3'),
+    s3Port: intFrom(env.SLUICE_S3_PORT, 9000, 'SLUICE_S3_PORT'),
   };
 }
 
@@ -254,6 +261,21 @@ export async function startPrometheus(paths: StackPaths, state: StackState, opti
   });
 }
 
+/** An S3Proxy named `name` (default `s3proxy`) on `port`, its buckets under the stack's data directory. */
+export async function startS3Proxy(paths: StackPaths, state: StackState, options: { port: number; name?: string }): Promise<ProcessEntry> {
+  const name = options.name ?? 's3proxy';
+  await assertPortFree(options.port);
+  const jar = await ensureS3ProxyJar(paths.cacheDir);
+  return await launchReady(paths, state, {
+    name,
+    port: options.port,
+    logPath: join(paths.logsDir, `${name}.log`),
+    command: 'java',
+    args: s3ProxyArgs(paths, jar, name, options.port),
+    env: {},
+  });
+}
+
 /**
  * Brings the stack up. A stack that is already up and whole is left as it is;
  * whatever an earlier run left behind (a runner killed midway, a process that
@@ -265,7 +287,11 @@ export async function up(options: StackOptions, say: Say, paths = stackPaths()):
     // A smaller stack (say --only infra) grows to what is asked for now.
     const missing = options.only === 'kafka' ? [] : availableServices().filter((s) => (options.only === 'all' || s.infra) && !previous.processes[s.name]);
     say(missing.length === 0 ? 'the stack is already up' : `the stack is up; starting ${missing.map((s) => s.name).join(', ')}`);
-    for (const spec of missing) await startService(paths, previous, spec, { port: spec.name === 'schema-registry' ? options.registryPort : spec.port });
+    if (options.s3 && !previous.processes.s3proxy && options.only !== 'kafka') {
+      say(`starting S3Proxy on port ${options.s3Port}`);
+      await startS3Proxy(paths, previous, { port: options.s3Port });
+    }
+    for (const spec of missing) await startService(paths, readState(paths) ?? previous, spec, { port: spec.name === 'schema-registry' ? options.registryPort : spec.port });
     if (options.observability && !previous.processes.prometheus) {
       say(`starting Prometheus on port ${options.prometheusPort}`);
       await startPrometheus(paths, readState(paths) ?? previous, { port: options.prometheusPort });
@@ -294,6 +320,10 @@ export async function up(options: StackOptions, say: Say, paths = stackPaths()):
   await startKafka(paths, state, options, say);
   if (options.only !== 'kafka') {
     await startPostgres(paths, state, options, say);
+    if (options.s3) {
+      say(`starting S3Proxy on port ${options.s3Port}`);
+      await startS3Proxy(paths, state, { port: options.s3Port });
+    }
     for (const spec of availableServices()) {
       if (options.only === 'infra' && !spec.infra) continue;
       const port = spec.name === 'schema-registry' ? options.registryPort : spec.port;

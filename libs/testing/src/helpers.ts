@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-import { availableServices, kill, readState, restart, stackPaths, startService, stop, type StackState } from '@sluice/local-stack';
+import { availableServices, kill, readState, restart, s3ClientEnv, stackPaths, startS3Proxy, startService, stop, type StackState } from '@sluice/local-stack';
 import { Kafka, logLevel, type Admin, type ITopicConfig, type Message } from 'kafkajs';
 import { Client, Pool } from 'pg';
 import type { TestStack } from './cluster';
@@ -274,4 +274,34 @@ export async function* serverSentEvents(res: Response): AsyncGenerator<ServerSen
       yield { ...(id !== undefined ? { id } : {}), ...(event !== undefined ? { event } : {}), ...(data !== undefined ? { data } : {}), receivedAt };
     }
   }
+}
+
+export interface TestS3 {
+  /** The variables that point the archiver (or the AWS SDK) at it, with ARCHIVE_URL under `prefix`. */
+  env(prefix: string): Record<string, string>;
+  port: number;
+  /** SIGKILL, then start it again on the same port with the same data. */
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** An S3Proxy of the test's own (a real S3 API server, filesystem backend) started through the stack runner. */
+export async function startTestS3(): Promise<TestS3> {
+  const paths = stackPaths();
+  const name = uniqueName('s3proxy');
+  const port = await freePort();
+  await startS3Proxy(paths, runningStack(), { name, port });
+  let stopped: Promise<void> | undefined;
+  return {
+    port,
+    env: (prefix) => s3ClientEnv(port, prefix),
+    kill: async () => {
+      await kill(name, paths);
+    },
+    restart: async () => {
+      await restart(name, paths);
+    },
+    stop: () => (stopped ??= stop(name, paths, 10_000).then(() => undefined)),
+  };
 }

@@ -13,6 +13,8 @@ export interface Pipeline {
   aggregator: TestService;
   view: TestService;
   replayer: TestService;
+  /** The archiver, when the pipeline was started with `archiveUrl`. */
+  archiver?: TestService;
   /** Topic names of this pipeline: `topic('events.raw')`. */
   topic(name: string): string;
   /** The consumer groups (application ids) of the stream stages. */
@@ -45,6 +47,8 @@ export async function startPipeline(options: {
   replicationFactor?: number;
   /** Variables for every service, over the defaults (the stages' own included). */
   env?: Record<string, string>;
+  /** Also an archiver of events.enriched, writing here (a directory or s3:// URL). */
+  archiveUrl?: string;
 }): Promise<Pipeline> {
   const kafka = options.kafka ?? testKafka();
   const prefix = `${uniqueName('e2e')}.`;
@@ -94,6 +98,9 @@ export async function startPipeline(options: {
     DLQ_LAG_GROUPS: `${id}-enricher,${id}-aggregator,${id}-view,${id}-dlq`,
     DLQ_LAG_INTERVAL_MS: '2000',
   });
+  const archiver = options.archiveUrl
+    ? await start('archiver', { ARCHIVE_URL: options.archiveUrl, ARCHIVE_INPUT_TOPIC: t('events.enriched'), ARCHIVE_CONSUMER_GROUP: `${id}-archiver`, ARCHIVE_ROLL_INTERVAL_MS: '500', ARCHIVE_SESSION_TIMEOUT_MS: '6000' })
+    : undefined;
   const groups = { enricher: `${id}-enricher`, aggregator: `${id}-aggregator`, view: `${id}-view` };
   const { schemaRegistryUrl, kafkaBrokers: brokers } = options.stack?.state() ?? runningStack();
   const serde = new Serde(schemaRegistryUrl);
@@ -105,6 +112,7 @@ export async function startPipeline(options: {
     aggregator,
     view,
     replayer,
+    ...(archiver ? { archiver } : {}),
     topic: t,
     groups,
     scale: (stage) => start(stage, stageEnv[stage]),

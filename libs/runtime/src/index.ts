@@ -12,3 +12,4 @@ export { createPool, postgresErrorKind, sqlState, withClient, withTransaction, t
 export { PgListener } from './pg-listener';
 export { runService, type RunOptions, type ServiceConfig, type ServiceContext, type ServiceDefinition } from './service';
 export { extractTraceContext, injectTraceHeaders, recordAttributes, spansRecorded, startRecordSpans, startTracing, withRecordSpan, type KafkaHeaders, type Tracing } from './tracing';
+export { maintenanceMain, runMaintenance, type MaintenanceOutcome, type MaintenanceResult, type MaintenanceTask } from './maintenance';

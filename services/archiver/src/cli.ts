@@ -1,32 +1,46 @@
 #!/usr/bin/env node
 import { join, resolve } from 'node:path';
-import { loadConfig, env } from '@sluice/runtime';
+import { createKafka, createLogger, env, kafkaEnvShape, loadConfig, maintenanceMain } from '@sluice/runtime';
 import { z } from 'zod';
+import { compactArchive } from './compaction';
+import { tableOf } from './parquet';
 import { formatTable, mirrorArchive, queryArchive } from './query';
 import { LocalStorage, openStorage } from './storage';
 
 const usage = `usage: sluice archive query "<SQL>" [--json]
+       sluice archive compact [--dry-run]
 
-Runs the SQL with DuckDB over the archive at ARCHIVE_URL (default .sluice/archive, the local stack's).
-The table events_enriched reads its Parquet files, with dt (DATE) and hour (INTEGER) from their Hive
-partitions. An s3:// archive is mirrored into ARCHIVE_CACHE_DIR first (default .sluice/archive-cache).`;
+query    runs the SQL with DuckDB over the archive at ARCHIVE_URL (default .sluice/archive, the local
+         stack's). The table events_enriched reads its Parquet files, with dt (DATE) and hour (INTEGER)
+         from their Hive partitions. An s3:// archive is mirrored into ARCHIVE_CACHE_DIR first.
+compact  merges the small files of each closed hour (ended ARCHIVE_COMPACT_MIN_AGE_MS ago, default 2 h),
+         per Kafka partition, into files of up to ARCHIVE_COMPACT_MAX_MB; only files the archiver group
+         (ARCHIVE_CONSUMER_GROUP) has committed. Under a Postgres advisory lock (DATABASE_URL).`;
 
-const cliEnv = z.object({
+const storageEnv = {
   ARCHIVE_URL: env.string('.sluice/archive'),
-  ARCHIVE_CACHE_DIR: env.string('.sluice/archive-cache'),
   ARCHIVE_S3_FORCE_PATH_STYLE: env.bool(true),
   AWS_REGION: env.string('us-east-1'),
+};
+const queryEnv = z.object({ ...storageEnv, ARCHIVE_CACHE_DIR: env.string('.sluice/archive-cache') });
+const compactEnv = z.object({
+  ...storageEnv,
+  ...kafkaEnvShape,
+  DATABASE_URL: env.url('postgres://postgres:postgres@127.0.0.1:54329/sluice'),
+  ARCHIVE_INPUT_TOPIC: env.string('events.enriched'),
+  ARCHIVE_CONSUMER_GROUP: env.string('archiver'),
+  ARCHIVE_COMPACT_MIN_AGE_MS: env.int(2 * 3_600_000, { min: 0 }),
+  ARCHIVE_COMPACT_MAX_MB: env.int(256, { min: 1, max: 4_096 }),
 });
 
-async function main(args: string[]): Promise<number> {
-  const [command, ...rest] = args;
-  const json = rest.includes('--json');
-  const positional = rest.filter((a) => a !== '--json');
-  if (command !== 'query' || positional.length !== 1) {
+async function query(args: string[]): Promise<number> {
+  const json = args.includes('--json');
+  const positional = args.filter((a) => a !== '--json');
+  if (positional.length !== 1) {
     console.error(usage);
     return 2;
   }
-  const config = loadConfig(cliEnv);
+  const config = loadConfig(queryEnv);
   const storage = openStorage(config.ARCHIVE_URL, { forcePathStyle: config.ARCHIVE_S3_FORCE_PATH_STYLE, region: config.AWS_REGION });
   let root: string;
   if (storage instanceof LocalStorage) root = storage.root;
@@ -40,10 +54,47 @@ async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(`sluice archive: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  },
-);
+const [command, ...rest] = process.argv.slice(2);
+if (command === 'compact') {
+  maintenanceMain(usage, {
+    compact: (dryRun) => {
+      const config = loadConfig(compactEnv);
+      const storage = openStorage(config.ARCHIVE_URL, { forcePathStyle: config.ARCHIVE_S3_FORCE_PATH_STYLE, region: config.AWS_REGION });
+      return {
+        name: 'archive-compact',
+        databaseUrl: config.DATABASE_URL,
+        dryRun,
+        run: async () => {
+          const admin = createKafka(config, { clientId: 'archive-compact', logger: createLogger({ service: 'archive-compact' }) }).admin();
+          await admin.connect();
+          let committed: Map<number, bigint>;
+          try {
+            const [offsets] = await admin.fetchOffsets({ groupId: config.ARCHIVE_CONSUMER_GROUP, topics: [config.ARCHIVE_INPUT_TOPIC] });
+            committed = new Map((offsets?.partitions ?? []).filter((p) => p.offset !== '-1').map((p) => [p.partition, BigInt(p.offset)]));
+          } finally {
+            await admin.disconnect();
+          }
+          return compactArchive(storage, {
+            table: tableOf(config.ARCHIVE_INPUT_TOPIC),
+            now: Date.now(),
+            minAgeMs: config.ARCHIVE_COMPACT_MIN_AGE_MS,
+            maxBytes: config.ARCHIVE_COMPACT_MAX_MB * 1024 * 1024,
+            committed,
+            dryRun,
+          });
+        },
+      };
+    },
+  }, ['compact', ...rest]);
+} else if (command === 'query') {
+  query(rest).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(`sluice archive: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    },
+  );
+} else {
+  console.error(usage);
+  process.exit(2);
+}

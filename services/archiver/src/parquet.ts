@@ -127,3 +127,33 @@ export async function encodeParquet(rows: ArchivedRecord[]): Promise<Uint8Array>
   });
   return new Uint8Array(buffer);
 }
+
+type Reader = typeof import('hyparquet', { with: { 'resolution-mode': 'import' } });
+let reader: Promise<Reader> | undefined;
+const loadReader = (): Promise<Reader> => (reader ??= import('hyparquet'));
+
+/** The records of an archive file, as `encodeParquet` was given them (compaction reads files back with it). */
+export async function decodeParquet(bytes: Uint8Array): Promise<ArchivedRecord[]> {
+  const { parquetReadObjects } = await loadReader();
+  const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  const rows = (await parquetReadObjects({ file })) as Record<string, unknown>[];
+  const millis = (v: unknown): number => (v instanceof Date ? v.getTime() : Number(v));
+  return rows.map((row) => ({
+    event: {
+      eventId: row.event_id as string,
+      type: row.type as string,
+      entityId: row.entity_id as string,
+      userId: (row.user_id as string | null | undefined) ?? null,
+      occurredAt: millis(row.occurred_at),
+      value: row.value as number,
+      attributes: { ...(row.attributes as Record<string, string>) },
+      name: row.name as string,
+      category: row.category as string,
+      enrichedAt: millis(row.enriched_at),
+      sourcePartition: row.source_partition as number,
+      sourceOffset: Number(row.source_offset),
+    },
+    partition: row.kafka_partition as number,
+    offset: BigInt(row.kafka_offset as bigint),
+  }));
+}

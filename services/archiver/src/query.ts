@@ -1,6 +1,7 @@
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { ArchiveStorage } from './storage';
+import { JOURNAL_PREFIX, replacedFiles } from './compaction';
+import { LocalStorage, type ArchiveStorage } from './storage';
 
 export interface QueryResult {
   columns: string[];
@@ -20,10 +21,14 @@ export async function queryArchive(root: string, sql: string): Promise<QueryResu
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
   try {
+    const storage = new LocalStorage(root);
+    // The small files an interrupted compaction already merged are read from the merged file only.
+    const replaced = await replacedFiles(storage);
     for (const table of await tablesIn(root)) {
-      const files = join(root, table, '*', '*', '*.parquet');
+      const files = (await storage.list(`${table}/`)).filter((o) => o.key.endsWith('.parquet') && !replaced.has(o.key)).map((o) => quote(join(root, o.key)));
+      if (files.length === 0) continue;
       await connection.run(
-        `create view "${table.replace(/"/g, '""')}" as select * from read_parquet(${quote(files)}, hive_partitioning = true, hive_types = {'dt': DATE, 'hour': INTEGER})`,
+        `create view "${table.replace(/"/g, '""')}" as select * from read_parquet([${files.join(', ')}], hive_partitioning = true, hive_types = {'dt': DATE, 'hour': INTEGER})`,
       );
     }
     const reader = await connection.runAndReadAll(sql);
@@ -58,7 +63,8 @@ async function tablesIn(root: string): Promise<string[]> {
  * itself only through its httpfs extension, which it downloads at run time.
  */
 export async function mirrorArchive(storage: ArchiveStorage, dir: string): Promise<{ downloaded: number; removed: number; files: number }> {
-  const objects = (await storage.list('')).filter((o) => o.key.endsWith('.parquet') && !o.key.startsWith('_'));
+  // The Parquet files, and the journals of compactions under way (the query reads them).
+  const objects = (await storage.list('')).filter((o) => (o.key.endsWith('.parquet') && !o.key.startsWith('_')) || o.key.startsWith(JOURNAL_PREFIX));
   const wanted = new Set(objects.map((o) => o.key));
   let downloaded = 0;
   for (const object of objects) {
@@ -74,7 +80,7 @@ export async function mirrorArchive(storage: ArchiveStorage, dir: string): Promi
   }
   let removed = 0;
   for (const file of await readdir(dir, { recursive: true }).catch(() => [] as string[])) {
-    if (!file.endsWith('.parquet') || wanted.has(file.split('\\').join('/'))) continue;
+    if (!(file.endsWith('.parquet') || file.endsWith('.json')) || wanted.has(file.split('\\').join('/'))) continue;
     await rm(join(dir, file), { force: true });
     removed++;
   }

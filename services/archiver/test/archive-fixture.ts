@@ -21,6 +21,8 @@ export interface ArchiveFixture {
   sendRaw(key: string, value: Buffer): Promise<void>;
   /** Every archived row: event id, partition, offset, file, and the columns a test compares. */
   rows(dir?: string): Promise<ArchivedRow[]>;
+  /** The event ids the table gives, as `sluice archive query` reads it (files an unfinished compaction merged are skipped). */
+  tableIds(dir?: string): Promise<string[]>;
   /** The group's committed offset per partition. */
   committed(): Promise<Map<number, bigint>>;
   close(): Promise<void>;
@@ -89,6 +91,9 @@ export async function archiveFixture(partitions = 3): Promise<ArchiveFixture> {
         throw err;
       });
       return result.rows as unknown as ArchivedRow[];
+    },
+    async tableIds(at = dir) {
+      return (await queryArchive(at, `select event_id from ${table}`)).rows.map((r) => r.event_id as string);
     },
     async committed() {
       const [offsets] = await withAdmin(kafka, (admin) => admin.fetchOffsets({ groupId: group, topics: [topic] }));

@@ -14,8 +14,8 @@ jest.setTimeout(180_000);
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const deploy = join(repoRoot, 'deploy');
-const services = ['schema-registry', 'ingest-gateway', 'enricher', 'aggregator', 'view-api', 'dlq-replayer'] as const;
-const ports: Record<string, number> = { 'schema-registry': 8081, 'ingest-gateway': 8080, enricher: 8091, aggregator: 8092, 'view-api': 8082, 'dlq-replayer': 8083 };
+const services = ['schema-registry', 'ingest-gateway', 'enricher', 'aggregator', 'view-api', 'dlq-replayer', 'archiver'] as const;
+const ports: Record<string, number> = { 'schema-registry': 8081, 'ingest-gateway': 8080, enricher: 8091, aggregator: 8092, 'view-api': 8082, 'dlq-replayer': 8083, archiver: 8094 };
 
 type Shape = Record<string, { safeParse(v: unknown): { success: boolean } }>;
 
@@ -57,7 +57,7 @@ describe('docker compose', () => {
   });
 
   test('every variable it sets exists in that service’s config, and every required one is set', async () => {
-    for (const name of ['ingest-gateway', 'enricher', 'aggregator', 'view-api', 'dlq-replayer']) {
+    for (const name of ['ingest-gateway', 'enricher', 'aggregator', 'view-api', 'dlq-replayer', 'archiver']) {
       const env = Object.keys(compose.services[name].environment);
       const { all, required } = await configVariables(name);
       expect({ name, unknown: env.filter((v) => !all.has(v)) }).toEqual({ name, unknown: [] });
@@ -133,6 +133,24 @@ describe('kubernetes', () => {
         expect({ d: d.metadata.name, unknown: env.filter((v: string) => !all.has(v)) }).toEqual({ d: d.metadata.name, unknown: [] });
       }
     }
+    // Each scheduled task: never two at once, the Deployments' security settings, and only variables its command reads.
+    const cronJobs = objects.filter((o) => o.kind === 'CronJob');
+    expect(cronJobs.map((c) => c.metadata.name).sort()).toEqual(['archive-compact', 'dlq-index-prune', 'view-retention']);
+    for (const job of cronJobs) {
+      expect(job.spec.concurrencyPolicy).toBe('Forbid');
+      const pod = job.spec.jobTemplate.spec.template.spec;
+      expect(pod.securityContext).toEqual(deployments[0]!.spec.template.spec.securityContext);
+      for (const c of pod.containers) {
+        expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+        expect(c.resources.requests && c.resources.limits).toBeTruthy();
+        const service = String(c.image).replace(/^.*\/([^/:]+):.*$/, '$1');
+        const module = (await import(join(repoRoot, 'services', service, 'dist/config.js'))) as Record<string, Shape>;
+        const shape = Object.entries(module).find(([name]) => name.endsWith('MaintenanceShape'))![1];
+        const env = (c.env ?? []).map((e: Json) => e.name as string);
+        expect({ job: job.metadata.name, unknown: env.filter((v: string) => !(v in shape)) }).toEqual({ job: job.metadata.name, unknown: [] });
+        expect(existsSync(join(repoRoot, 'services', service, c.command[1]))).toBe(true);
+      }
+    }
     for (const svc of objects.filter((o) => o.kind === 'Service' && o.spec.selector)) {
       const target = deployments.find((d) => Object.entries(svc.spec.selector).every(([k, v]) => d.spec.template.metadata.labels[k] === v));
       expect({ service: svc.metadata.name, selects: !!target }).toEqual({ service: svc.metadata.name, selects: true });
@@ -171,6 +189,7 @@ describe('alerts and dashboards', () => {
       for (const name of services) {
         const env: Record<string, string> = { LOG_LEVEL: 'warn' };
         if (name === 'dlq-replayer') env.DLQ_ADMIN_TOKEN = 'x';
+        if (name === 'archiver') env.ARCHIVE_URL = join(repoRoot, '.sluice', 'archive-metrics-check');
         const s = await startTestService(name, { env });
         started.push(s);
         const text = await (await fetch(`${s.url}/metrics`)).text();

@@ -3,6 +3,7 @@
 import { createInterface } from 'node:readline';
 import * as core from 'kubernetes-models/v1';
 import * as apps from 'kubernetes-models/apps/v1';
+import * as batch from 'kubernetes-models/batch/v1';
 import * as policy from 'kubernetes-models/policy/v1';
 import * as autoscaling from 'kubernetes-models/autoscaling/v2';
 import * as networking from 'kubernetes-models/networking.k8s.io/v1';
@@ -15,6 +16,7 @@ const models = {
   'v1/Secret': core.Secret,
   'v1/Service': core.Service,
   'apps/v1/Deployment': apps.Deployment,
+  'batch/v1/CronJob': batch.CronJob,
   'policy/v1/PodDisruptionBudget': policy.PodDisruptionBudget,
   'autoscaling/v2/HorizontalPodAutoscaler': autoscaling.HorizontalPodAutoscaler,
   'networking.k8s.io/v1/NetworkPolicy': networking.NetworkPolicy,

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import { join, resolve } from 'node:path';
-import { createKafka, createLogger, env, kafkaEnvShape, loadConfig, maintenanceMain } from '@sluice/runtime';
+import { createKafka, createLogger, loadConfig, maintenanceMain } from '@sluice/runtime';
 import { z } from 'zod';
 import { compactArchive } from './compaction';
+import { archiveMaintenanceShape, archiveQueryShape } from './config';
 import { tableOf } from './parquet';
 import { formatTable, mirrorArchive, queryArchive } from './query';
 import { LocalStorage, openStorage } from './storage';
@@ -17,21 +18,8 @@ compact  merges the small files of each closed hour (ended ARCHIVE_COMPACT_MIN_A
          per Kafka partition, into files of up to ARCHIVE_COMPACT_MAX_MB; only files the archiver group
          (ARCHIVE_CONSUMER_GROUP) has committed. Under a Postgres advisory lock (DATABASE_URL).`;
 
-const storageEnv = {
-  ARCHIVE_URL: env.string('.sluice/archive'),
-  ARCHIVE_S3_FORCE_PATH_STYLE: env.bool(true),
-  AWS_REGION: env.string('us-east-1'),
-};
-const queryEnv = z.object({ ...storageEnv, ARCHIVE_CACHE_DIR: env.string('.sluice/archive-cache') });
-const compactEnv = z.object({
-  ...storageEnv,
-  ...kafkaEnvShape,
-  DATABASE_URL: env.url('postgres://postgres:postgres@127.0.0.1:54329/sluice'),
-  ARCHIVE_INPUT_TOPIC: env.string('events.enriched'),
-  ARCHIVE_CONSUMER_GROUP: env.string('archiver'),
-  ARCHIVE_COMPACT_MIN_AGE_MS: env.int(2 * 3_600_000, { min: 0 }),
-  ARCHIVE_COMPACT_MAX_MB: env.int(256, { min: 1, max: 4_096 }),
-});
+const queryEnv = z.object(archiveQueryShape);
+const compactEnv = z.object(archiveMaintenanceShape);
 
 async function query(args: string[]): Promise<number> {
   const json = args.includes('--json');

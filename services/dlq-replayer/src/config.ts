@@ -19,6 +19,13 @@ export const replayerEnvShape = {
   DLQ_SESSION_TIMEOUT_MS: env.int(30_000, { min: 3_000, max: 300_000 }),
   DLQ_RETRY_MAX_MS: env.int(5_000, { min: 100 }),
   /** Consumer groups whose lag this service reads from Kafka and exports (kafka_consumergroup_lag): the stages'. */
-  DLQ_LAG_GROUPS: env.list('enricher,aggregator,view-api-projection,dlq-replayer-index'),
+  DLQ_LAG_GROUPS: env.list('enricher,aggregator,view-api-projection,dlq-replayer-index,archiver'),
   DLQ_LAG_INTERVAL_MS: env.int(10_000, { min: 500, max: 600_000 }),
+};
+
+/** The variables of `maintenance-cli prune` (the dead-letter index prune CronJob). */
+export const dlqMaintenanceShape = {
+  DATABASE_URL: env.url('postgres://postgres:postgres@127.0.0.1:54329/sluice'),
+  /** Replayed or discarded entries that failed more than this many days ago are deleted; pending ones never. */
+  DLQ_INDEX_RETENTION_DAYS: env.int(30, { min: 1, max: 36_500 }),
 };

@@ -22,3 +22,10 @@ export const viewEnvShape = {
   /** Longest pause between attempts while Postgres is down. */
   VIEW_RETRY_MAX_MS: env.int(5_000, { min: 100 }),
 };
+
+/** The variables of `maintenance-cli retention` (the view-retention CronJob). */
+export const viewMaintenanceShape = {
+  DATABASE_URL: env.url('postgres://postgres:postgres@127.0.0.1:54329/sluice'),
+  /** Windows that started more than this many days ago (rounded down to a UTC day) are deleted, with their rollups. */
+  VIEW_RETENTION_DAYS: env.int(90, { min: 1, max: 36_500 }),
+};

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-import { env, loadConfig, maintenanceMain } from '@sluice/runtime';
+import { loadConfig, maintenanceMain } from '@sluice/runtime';
 import { z } from 'zod';
+import { viewMaintenanceShape } from './config';
 import { viewRetention } from './retention';
 
 const usage = `usage: maintenance-cli retention [--dry-run]
@@ -9,10 +10,7 @@ retention  deletes the windows that started more than VIEW_RETENTION_DAYS (defau
            rounded down to a UTC day, and the rollup rows of those days
 environment: DATABASE_URL, VIEW_RETENTION_DAYS`;
 
-const shape = z.object({
-  DATABASE_URL: env.url('postgres://postgres:postgres@127.0.0.1:54329/sluice'),
-  VIEW_RETENTION_DAYS: env.int(90, { min: 1, max: 36_500 }),
-});
+const shape = z.object(viewMaintenanceShape);
 
 maintenanceMain(usage, {
   retention: (dryRun) => {

@@ -3,7 +3,7 @@
 // sends demo traffic through the gateway, and says where everything listens.
 // DEMO_DURATION_SEC (default 30; 0 = until Ctrl-C) and DEMO_RATE (default 200 events/s) tune the traffic.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
@@ -28,7 +28,22 @@ if (gateway) {
   );
 }
 
+// The archiver writes events.enriched to Parquet every 10 s locally: once its first files are there, a batch query.
+const archiver = state.processes.archiver;
+const archiveDir = join(process.env.SLUICE_STATE_DIR ?? join(root, '.sluice'), 'archive');
+const demoQuery = 'select category, count(*) as events, round(sum(value), 2) as value_sum, min(occurred_at) as first_event from events_enriched group by category order by category';
+if (archiver && gateway && !state.processes.s3proxy) {
+  const hasFiles = () => existsSync(join(archiveDir, 'events_enriched')) && readdirSync(join(archiveDir, 'events_enriched'), { recursive: true }).some((f) => String(f).endsWith('.parquet'));
+  for (let waited = 0; waited < 30_000 && !hasFiles(); waited += 1_000) await new Promise((r) => setTimeout(r, 1_000));
+  // One more roll interval, so the query sees the end of the traffic.
+  await new Promise((r) => setTimeout(r, 11_000));
+  console.log(`\n== the archive (${archiveDir}): ./sluice archive query "${demoQuery}"`);
+  spawnSync(process.execPath, [join(root, 'services/archiver/dist/cli.js'), 'query', demoQuery], { stdio: 'inherit', cwd: root, env: { ...process.env, ARCHIVE_URL: archiveDir } });
+}
+
 const urls = {
+  archiver: (p) => `http://127.0.0.1:${p}/metrics  (archive: ${state.processes.s3proxy ? 's3://sluice-archive/ on the S3Proxy' : archiveDir}; ./sluice archive query "<SQL>")`,
+  s3proxy: (p) => `http://127.0.0.1:${p}  (S3 API, bucket sluice-archive)`,
   'ingest-gateway': (p) => `http://127.0.0.1:${p}/v1/events  (OpenAPI: /openapi.json)`,
   'schema-registry': (p) => `http://127.0.0.1:${p}/subjects`,
   enricher: (p) => `http://127.0.0.1:${p}/metrics`,

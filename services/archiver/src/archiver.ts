@@ -209,7 +209,17 @@ export class Archiver {
         for (const message of batch.messages) {
           const offset = BigInt(message.offset);
           if (offset < state.next) continue;
-          if (state.plannedEnd !== undefined && offset >= state.plannedEnd) await this.roll(partition, state, state.plannedEnd);
+          if (state.plannedEnd !== undefined && offset >= state.plannedEnd) {
+            // Every record of the claimed roll is read: write it, then read on from here.
+            state.next = state.plannedEnd;
+            await this.tryRoll(partition, state, state.plannedEnd);
+            if (this.partitions.get(partition) !== state) return;
+            if (state.plannedEnd !== undefined) {
+              // It failed (the partition is paused until the timer writes it): this record is read again then.
+              this.consumer!.seek({ topic: batch.topic, partition, offset: message.offset });
+              return;
+            }
+          }
           await this.take(partition, state, message, offset);
         }
       } catch (err) {
@@ -333,8 +343,8 @@ export class Archiver {
       const backoff = Math.min(this.options.retryMaxMs, 200 * 2 ** Math.min(state.failures, 10));
       state.retryAt = Date.now() + backoff * (0.5 + Math.random() / 2);
       this.options.logger.warn({ err, partition, attempt: state.failures, retryInMs: Math.round(state.retryAt - Date.now()) }, 'writing a roll failed; its records stay buffered and it is tried again');
-      // A full roll reads no further until it is written: memory stays bounded.
-      if (state.bytes >= this.options.maxFileBytes && !state.paused) {
+      // A full roll, or a claimed one, reads no further until it is written: memory stays bounded.
+      if ((state.bytes >= this.options.maxFileBytes || state.plannedEnd !== undefined) && !state.paused) {
         state.paused = true;
         this.consumer!.pause([{ topic: this.options.topic, partitions: [partition] }]);
       }

@@ -1,6 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { availableServices, kill, readState, restart, s3ClientEnv, stackPaths, startS3Proxy, startService, stop, type StackState } from '@sluice/local-stack';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { availableServices, ensureKafkaJars, kill, optionsFromEnv, readState, restart, s3ClientEnv, stackPaths, startS3Proxy, startService, stop, type StackState } from '@sluice/local-stack';
 import { Kafka, logLevel, type Admin, type ITopicConfig, type Message } from 'kafkajs';
 import { Client, Pool } from 'pg';
 import type { TestStack } from './cluster';
@@ -304,4 +308,18 @@ export async function startTestS3(): Promise<TestS3> {
     },
     stop: () => (stopped ??= stop(name, paths, 10_000).then(() => undefined)),
   };
+}
+
+/**
+ * Runs a single-file Java program (`source`, its public class first) on the Kafka client's classpath (the
+ * jars the stack runner resolved from Maven Central), with `input` on stdin; its stdout.
+ */
+export async function runJavaWithKafka(source: string, input: string): Promise<string> {
+  const libs = await ensureKafkaJars(stackPaths().cacheDir, optionsFromEnv().kafkaVersion);
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-java-'));
+  const file = join(dir, `${/public\s+class\s+(\w+)/.exec(source)?.[1] ?? 'Main'}.java`);
+  writeFileSync(file, source);
+  const result = spawnSync('java', ['-cp', `${libs}/*`, file], { input, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (result.status !== 0) throw new Error(`java ${file} failed (${result.status}): ${result.stderr}`);
+  return result.stdout;
 }

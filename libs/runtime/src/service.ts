@@ -108,8 +108,10 @@ export async function runService<S extends Shape>(
     const port = await http.listen();
     logger.info({ port, tracesExported: tracing.exporting }, 'started');
   } catch (err) {
+    // A configuration error found while starting (a rule that spans several variables) exits like one found before.
+    if (err instanceof ConfigError) process.stderr.write(`${definition.name}: ${err.message}\n`);
     logger.fatal({ err }, 'failed to start');
-    await lifecycle.shutdown('start failed', 1);
+    await lifecycle.shutdown('start failed', err instanceof ConfigError ? 2 : 1);
   }
   return context;
 }

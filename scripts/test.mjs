@@ -27,7 +27,8 @@ const finish = () => {
 
 console.log('== lint and type-check');
 const lint = spawnSync('pnpm', ['lint'], { stdio: 'inherit', cwd: root });
-lint.status === 0 ? passed++ : failed++;
+if (lint.status === 0) passed++;
+else failed++;
 
 const reuse = stackIsUp();
 if (!reuse) {

@@ -1,7 +1,8 @@
 import { readdirSync } from 'node:fs';
 import { migrationsDir } from '../src/migrate';
-import { whileStackProcessDown, withAdmin } from '@sluice/testing';
+import { eventually, whileStackProcessDown, withAdmin } from '@sluice/testing';
 import type { WindowAggregate } from '@sluice/contracts';
+import { AssignerProtocol } from 'kafkajs';
 import { revisions, viewFixture, type ViewFixture } from './view-fixture';
 
 // The table must equal what the aggregator decided, once, even when Postgres or
@@ -111,4 +112,15 @@ test('two replicas starting at once on an empty database both migrate safely and
   expect(migrations.map((m) => m.name)).toEqual(readdirSync(migrationsDir).map((f) => f.replace(/\.sql$/, '')).sort());
   expect((await fetch(`${a.url}/readyz`)).status).toBe(200);
   expect((await fetch(`${b.url}/readyz`)).status).toBe(200);
+  // Both are members of the group, each with partitions of its own, together all four.
+  const describe = () =>
+    withAdmin(view.kafka, async (admin) => {
+      const { groups } = await admin.describeGroups([view.group]);
+      return groups[0]!.members.map((m) => AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment[view.topic] ?? []);
+    });
+  // Read once the group is stable (a rebalance shows members without partitions for a moment).
+  const assigned = await eventually('both replicas own partitions', describe, (members) => members.length === 2 && members.every((p) => p.length > 0), 30_000).catch(describe);
+  expect(assigned).toHaveLength(2);
+  for (const partitions of assigned) expect(partitions.length).toBeGreaterThan(0);
+  expect(assigned.flat().sort()).toEqual([0, 1, 2, 3]);
 });

@@ -16,6 +16,11 @@ export interface ArchiverOptions {
   metrics: Registry;
   /** A roll is written once its records' encoded size reaches this. */
   maxFileBytes: number;
+  /**
+   * All partitions' open rolls together (encoded size): past it, a partition holding more than its share
+   * writes its roll early, so memory stays bounded however many partitions an instance owns.
+   */
+  maxBufferBytes: number;
   /** …or once its first record has waited this long. */
   rollIntervalMs: number;
   sessionTimeoutMs: number;
@@ -187,7 +192,7 @@ export class Archiver {
     return next;
   }
 
-  private async onBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async onBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
     const { partition } = batch;
     await this.locked(partition, async () => {
       if (!isRunning() || isStale() || this.closing) return;
@@ -230,13 +235,32 @@ export class Archiver {
         this.forget(partition);
         return;
       }
+      // Every record of the batch is taken (in a roll or its dead letters): the next fetch starts after them.
+      // Nothing is committed by this (autoCommit is off): the committed offset moves only when a roll is written.
+      const last = batch.messages[batch.messages.length - 1];
+      if (last) resolveOffset(last.offset);
       await heartbeat();
       if (state.plannedEnd !== undefined) {
         if (state.next >= state.plannedEnd) await this.tryRoll(partition, state, state.plannedEnd);
-      } else if (state.bytes >= this.options.maxFileBytes) {
+      } else if (state.bytes >= this.options.maxFileBytes || this.overBudget(state)) {
         await this.tryRoll(partition, state, state.next);
       }
+      // Over the budget: the other partitions holding more than their share write theirs too (each under its lock).
+      for (const [other, otherState] of this.partitions) {
+        if (other === partition || otherState.plannedEnd !== undefined || !this.overBudget(otherState)) continue;
+        void this.locked(other, async () => {
+          if (this.partitions.get(other) !== otherState || this.closing || otherState.next <= otherState.start || !this.overBudget(otherState)) return;
+          await this.tryRoll(other, otherState, otherState.next);
+        }).catch((err: unknown) => this.options.logger.error({ err, partition: other }, 'roll over the memory budget failed'));
+      }
     });
+  }
+
+  /** Whether the open rolls together pass the budget and this one holds more than its share of it. */
+  private overBudget(state: PartitionState): boolean {
+    let total = 0;
+    for (const s of this.partitions.values()) total += s.bytes;
+    return total >= this.options.maxBufferBytes && state.bytes * this.partitions.size >= total;
   }
 
   /** A partition's state from its committed offset and the manifest of a roll that began there. */
@@ -344,7 +368,7 @@ export class Archiver {
       state.retryAt = Date.now() + backoff * (0.5 + Math.random() / 2);
       this.options.logger.warn({ err, partition, attempt: state.failures, retryInMs: Math.round(state.retryAt - Date.now()) }, 'writing a roll failed; its records stay buffered and it is tried again');
       // A full roll, or a claimed one, reads no further until it is written: memory stays bounded.
-      if ((state.bytes >= this.options.maxFileBytes || state.plannedEnd !== undefined) && !state.paused) {
+      if ((state.bytes >= this.options.maxFileBytes || state.plannedEnd !== undefined || this.overBudget(state)) && !state.paused) {
         state.paused = true;
         this.consumer!.pause([{ topic: this.options.topic, partitions: [partition] }]);
       }

@@ -11,6 +11,11 @@ export const archiverEnvShape = {
   ARCHIVE_CONSUMER_GROUP: env.string('archiver'),
   /** A file is written once the records of its roll reach this size (their encoded size in Kafka). */
   ARCHIVE_MAX_FILE_MB: env.int(64, { min: 1, max: 1_024 }),
+  /**
+   * The open rolls of all partitions together (their encoded size; a decoded record takes about three to
+   * four times as much memory): past it, the partitions holding more than their share write early.
+   */
+  ARCHIVE_MAX_BUFFER_MB: env.int(128, { min: 1, max: 8_192 }),
   /** …or once the roll's first record has waited this long: data is queryable within this time. */
   ARCHIVE_ROLL_INTERVAL_MS: env.int(60_000, { min: 100, max: 86_400_000 }),
   ARCHIVE_SESSION_TIMEOUT_MS: env.int(30_000, { min: 3_000, max: 300_000 }),

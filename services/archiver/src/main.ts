@@ -22,6 +22,7 @@ void runService({
       logger,
       metrics,
       maxFileBytes: config.ARCHIVE_MAX_FILE_MB * 1024 * 1024,
+      maxBufferBytes: config.ARCHIVE_MAX_BUFFER_MB * 1024 * 1024,
       rollIntervalMs: config.ARCHIVE_ROLL_INTERVAL_MS,
       sessionTimeoutMs: config.ARCHIVE_SESSION_TIMEOUT_MS,
       retryMaxMs: config.ARCHIVE_RETRY_MAX_MS,

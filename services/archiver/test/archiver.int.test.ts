@@ -1,5 +1,5 @@
 import type { EnrichedEvent } from '@sluice/contracts';
-import { eventually, readTopic } from '@sluice/testing';
+import { eventually, readTopic, withAdmin } from '@sluice/testing';
 import { archiveFixture, archiveProblems, filesUnder, type ArchiveFixture, type ArchivedRow } from './archive-fixture';
 
 jest.setTimeout(300_000);
@@ -151,4 +151,34 @@ test('SIGTERM writes the open roll and commits it before leaving; a restart read
   await sleep(3_000);
   expect(filesUnder(fixture.dir).filter((f) => f.endsWith('.parquet'))).toEqual(before);
   expect(await metric(again.url, 'archiver_rows_total')).toBe('0');
+});
+
+test('the open rolls of all partitions stay within ARCHIVE_MAX_BUFFER_MB: past it, rolls are written early', async () => {
+  fixture = await archiveFixture(3);
+  // Neither time (ten minutes) nor file size (64 MB) would roll: only the 1 MB budget does.
+  const service = await fixture.start({ ARCHIVE_ROLL_INTERVAL_MS: '600000', ARCHIVE_MAX_FILE_MB: '64', ARCHIVE_MAX_BUFFER_MB: '1' });
+  // About 3.5 MB of records (roughly 150 bytes each): three and a half budgets.
+  const events = Array.from({ length: 24_000 }, enriched);
+  for (let i = 0; i < events.length; i += 1_000) await fixture.send(events.slice(i, i + 1_000));
+  const archived = await eventually('most events archived by the budget alone', async () => (await fixture.rows()).length, (n) => n >= events.length / 2, 60_000);
+  expect(archived).toBeLessThan(events.length);
+  // What is still buffered fits in the budget: at most about 1 MB of records of this size, not the rest.
+  const [buffered] = await eventually(
+    'every event read (archived or buffered)',
+    async () => [Number(await metric(service.url, 'archiver_buffered_records')), (await fixture.rows()).length],
+    ([b, a]) => b! + a! === events.length,
+    30_000,
+  ).catch(async (err) => {
+    const rows = await fixture.rows();
+    const per = [0, 1, 2].map((p) => rows.filter((r) => r.kafka_partition === p).length);
+    const ends = await withAdmin(fixture.kafka, (admin) => admin.fetchTopicOffsets(fixture.topic));
+    console.log('DEBUG', JSON.stringify({ per, committed: [...(await fixture.committed())].map(([p, o]) => [p, String(o)]), ends, metrics: (await (await fetch(`${service.url}/metrics`)).text()).split('\n').filter((l) => l.startsWith('archiver_') && !l.includes('bucket')) }));
+    throw err;
+  });
+  expect(buffered).toBeGreaterThan(0);
+  expect(buffered).toBeLessThan(9_000);
+  // And the rest is written at shutdown, exactly once.
+  expect(await service.stop()).toBe('terminated');
+  const rows = await fixture.rows();
+  expect(rows.map((r) => r.event_id).sort()).toEqual(events.map((e) => e.eventId).sort());
 });

@@ -128,6 +128,8 @@ export async function encodeParquet(rows: ArchivedRecord[]): Promise<Uint8Array>
   return new Uint8Array(buffer);
 }
 
+const keepBom = new TextDecoder('utf-8', { ignoreBOM: true });
+
 type Reader = typeof import('hyparquet', { with: { 'resolution-mode': 'import' } });
 let reader: Promise<Reader> | undefined;
 const loadReader = (): Promise<Reader> => (reader ??= import('hyparquet'));
@@ -136,7 +138,8 @@ const loadReader = (): Promise<Reader> => (reader ??= import('hyparquet'));
 export async function decodeParquet(bytes: Uint8Array): Promise<ArchivedRecord[]> {
   const { parquetReadObjects } = await loadReader();
   const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  const rows = (await parquetReadObjects({ file })) as Record<string, unknown>[];
+  // Strings as they were: hyparquet's default decoder drops a leading U+FEFF (a byte order mark is data here).
+  const rows = (await parquetReadObjects({ file, parsers: { stringFromBytes: (bytes: Uint8Array) => bytes && keepBom.decode(bytes) } })) as Record<string, unknown>[];
   const millis = (v: unknown): number => (v instanceof Date ? v.getTime() : Number(v));
   return rows.map((row) => ({
     event: {

@@ -183,7 +183,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   };
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * A body parser's `verify`: refuses a body that is not well-formed UTF-8 (the parser would turn the bad

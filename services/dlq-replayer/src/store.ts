@@ -71,7 +71,8 @@ const toDeadLetter = (r: Row): DeadLetter => ({
   discardReason: r.discard_reason,
 });
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the value (the default decoder drops it, and the text would no longer be the bytes).
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const RFC3339_ISH = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 /**

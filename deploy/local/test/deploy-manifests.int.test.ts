@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import Ajv2019 from 'ajv/dist/2019';
 import addFormats from 'ajv-formats';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
-import { startTestService, type TestService } from '@sluice/testing';
-import { repoRoot } from '@sluice/local-stack';
+import { createServer } from 'node:net';
+import { availableServices, readState, repoRoot, stackPaths, startService, stop } from '@sluice/local-stack';
 
 // No Docker engine or cluster exists on the build machines: the deploy files are
 // checked statically, as strictly as the tools allow, and against real services.
@@ -183,23 +183,39 @@ describe('alerts and dashboards', () => {
     exprs.push(...alerts.groups.flatMap((g: Json) => g.rules.map((r: Json) => r.expr)));
     const used = new Set(exprs.flatMap((e) => [...e.matchAll(/\b([a-z_]+_(?:total|seconds|bucket|count|sum|events|lag|windows|size|entries))\b/g)].map((m) => m[1]!)));
 
-    const started: TestService[] = [];
+    // Each service started through this package's own runner (not @sluice/testing, which depends on it), on a free port.
+    const paths = stackPaths();
+    const state = readState(paths);
+    if (!state) throw new Error('the stack is not running: start it with `./sluice stack up --only infra`');
+    const freePort = () =>
+      new Promise<number>((resolve, reject) => {
+        const probe = createServer();
+        probe.once('error', reject);
+        probe.listen(0, '127.0.0.1', () => {
+          const { port } = probe.address() as { port: number };
+          probe.close(() => resolve(port));
+        });
+      });
+    const started: string[] = [];
     const exported = new Set<string>();
     try {
       for (const name of services) {
         const env: Record<string, string> = { LOG_LEVEL: 'warn' };
         if (name === 'dlq-replayer') env.DLQ_ADMIN_TOKEN = 'x';
         if (name === 'archiver') env.ARCHIVE_URL = join(repoRoot, '.sluice', 'archive-metrics-check');
-        const s = await startTestService(name, { env });
-        started.push(s);
-        const text = await (await fetch(`${s.url}/metrics`)).text();
+        const spec = availableServices().find((s) => s.name === name);
+        if (!spec) throw new Error(`${name} is not built`);
+        const instance = `${name}-metrics-check-${process.pid}`;
+        const entry = await startService(paths, readState(paths) ?? state, spec, { name: instance, port: await freePort(), env });
+        started.push(instance);
+        const text = await (await fetch(`http://127.0.0.1:${entry.port}/metrics`)).text();
         for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
           exported.add(m[1]!);
           if (m[2] === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) exported.add(`${m[1]}${suffix}`);
         }
       }
     } finally {
-      await Promise.all(started.map((s) => s.stop()));
+      for (const instance of started) await stop(instance, paths, 15_000);
     }
     expect([...used].filter((m) => !exported.has(m))).toEqual([]);
   });

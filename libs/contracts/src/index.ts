@@ -15,4 +15,4 @@ export * from './generated/types';
 export { provisionTopics, type ProvisionReport } from './provision';
 export { CONTRACT_NAMES, latestSchema, schemaHistory, schemasDir, type ContractName, type SchemaVersion } from './schemas';
 export { contractViolations, readWireHeader, Serde, writeWireFormat, type Decoder, type Encoder } from './serde';
-export { changelogTopicOf, changelogTopicSpec, dlqTopicOf, TOPICS, topicCatalog, valueSubjectOf, type CatalogOptions, type TopicSpec } from './topics';
+export { COMPACTED_TOPIC_CONFIGS, dlqTopicOf, TOPICS, topicCatalog, valueSubjectOf, type CatalogOptions, type TopicSpec } from './topics';

@@ -11,9 +11,6 @@ export const TOPICS = {
 
 export const dlqTopicOf = (sourceTopic: string): string => `${sourceTopic}.dlq`;
 
-/** The compacted changelog of one state store of one application. */
-export const changelogTopicOf = (application: string, store: string): string => `${application}-${store}-changelog`;
-
 /** The subject of a topic's values (Confluent's TopicNameStrategy). */
 export const valueSubjectOf = (topic: string): string => `${topic}-value`;
 
@@ -38,7 +35,9 @@ export interface CatalogOptions {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-const compacted = { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0', 'segment.ms': String(DAY_MS) };
+/** The configs of a compacted topic: the catalog's reference data and results, and the stream runtime's changelogs. */
+export const COMPACTED_TOPIC_CONFIGS: Readonly<Record<string, string>> = { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0', 'segment.ms': String(DAY_MS) };
+const compacted = COMPACTED_TOPIC_CONFIGS;
 
 /**
  * Every topic of the pipeline with its partitions and configs. Event topics
@@ -69,9 +68,4 @@ export function topicCatalog(options: CatalogOptions = {}): TopicSpec[] {
     spec(dlqTopicOf(TOPICS.eventsEnriched), deadLetters),
     spec(dlqTopicOf(TOPICS.aggregates), deadLetters),
   ];
-}
-
-/** The spec of a state store's changelog: compacted, partitioned like its input. */
-export function changelogTopicSpec(application: string, store: string, partitions: number, replicationFactor = 1): TopicSpec {
-  return { name: changelogTopicOf(application, store), partitions, replicationFactor, configs: { ...compacted } };
 }

@@ -9,3 +9,4 @@ export { GlobalTable } from './table';
 export { PostgresSink, type PostgresSinkOptions, type SinkBatch } from './pg-sink';
 export { decodeOrDeadLetter, runProcessor, streamEnvShape, streamTuning, type StreamEnv } from './config';
 export { GroupLagMonitor, type GroupLagOptions, type PartitionLag } from './lag';
+export { changelogTopicOf, changelogTopicSpec } from './changelog';

@@ -1,6 +1,7 @@
 import type { Logger } from '@sluice/runtime';
 import { injectTraceHeaders, recordAttributes, spansRecorded, withRecordSpan } from '@sluice/runtime';
-import { changelogTopicSpec, provisionTopics } from '@sluice/contracts';
+import { provisionTopics } from '@sluice/contracts';
+import { changelogTopicSpec } from './changelog';
 import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type KafkaMessage, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { classifyFailure, errorCode, STREAM_ERROR_CODES } from './errors';

@@ -37,7 +37,6 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** The configs of a compacted topic: the catalog's reference data and results, and the stream runtime's changelogs. */
 export const COMPACTED_TOPIC_CONFIGS: Readonly<Record<string, string>> = { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '0', 'segment.ms': String(DAY_MS) };
-const compacted = COMPACTED_TOPIC_CONFIGS;
 
 /**
  * Every topic of the pipeline with its partitions and configs. Event topics
@@ -59,9 +58,9 @@ export function topicCatalog(options: CatalogOptions = {}): TopicSpec[] {
   const deadLetters = { 'cleanup.policy': 'delete', 'retention.ms': String(30 * DAY_MS) };
   return [
     spec(TOPICS.eventsRaw, events, 'ActivityEvent'),
-    spec(TOPICS.catalogItems, compacted, 'CatalogItem'),
+    spec(TOPICS.catalogItems, COMPACTED_TOPIC_CONFIGS, 'CatalogItem'),
     spec(TOPICS.eventsEnriched, events, 'EnrichedEvent'),
-    spec(TOPICS.aggregates, compacted, 'WindowAggregate'),
+    spec(TOPICS.aggregates, COMPACTED_TOPIC_CONFIGS, 'WindowAggregate'),
     spec(TOPICS.eventsLate, events, 'EnrichedEvent'),
     spec(dlqTopicOf(TOPICS.eventsRaw), deadLetters),
     spec(dlqTopicOf(TOPICS.catalogItems), deadLetters),

@@ -10,3 +10,4 @@ export { PostgresSink, type PostgresSinkOptions, type SinkBatch } from './pg-sin
 export { decodeOrDeadLetter, runProcessor, streamEnvShape, streamTuning, type StreamEnv } from './config';
 export { GroupLagMonitor, type GroupLagOptions, type PartitionLag } from './lag';
 export { changelogTopicOf, changelogTopicSpec } from './changelog';
+export { uninstrumentedConsumer, uninstrumentedProducer } from './traced';

@@ -1,10 +1,10 @@
 import { DecodeError, dlqTopicOf, type Decoder, type EnrichedEvent } from '@sluice/contracts';
 import type { Logger } from '@sluice/runtime';
-import { deadLetterHeaders } from '@sluice/streams';
+import { deadLetterHeaders, uninstrumentedConsumer } from '@sluice/streams';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { encodeParquet, hourPartition, planFiles, tableOf, type ArchivedRecord } from './parquet';
-import type { ArchiveStorage } from './storage';
+import { readJson, type ArchiveStorage } from './storage';
 
 export interface ArchiverOptions {
   kafka: Kafka;
@@ -151,7 +151,8 @@ export class Archiver {
     await this.admin.connect();
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await this.producer.connect();
-    const consumer = kafka.consumer({
+    // Without the kafkajs instrumentation's span per record, as every consumer of the project (see uninstrumentedConsumer).
+    const consumer = uninstrumentedConsumer(kafka)({
       groupId: this.options.group,
       readUncommitted: false,
       allowAutoTopicCreation: false,
@@ -288,8 +289,7 @@ export class Archiver {
   }
 
   private async readManifest(partition: number, start: bigint): Promise<RollManifest | undefined> {
-    const bytes = await this.options.storage.get(manifestKey(this.table, partition, start));
-    return bytes ? (JSON.parse(Buffer.from(bytes).toString('utf8')) as RollManifest) : undefined;
+    return readJson<RollManifest>(this.options.storage, manifestKey(this.table, partition, start));
   }
 
   /** A record into the open roll, or into its dead letters when it can never be archived. */

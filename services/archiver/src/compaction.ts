@@ -1,6 +1,6 @@
 import type { MaintenanceOutcome } from '@sluice/runtime';
 import { decodeParquet, encodeParquet, parseFileName, type ArchivedRecord } from './parquet';
-import type { ArchiveStorage, StoredObject } from './storage';
+import { readJson, type ArchiveStorage, type StoredObject } from './storage';
 
 /**
  * An interrupted compaction's intent: the merged file and the files it replaces. Readers that see the
@@ -22,32 +22,31 @@ interface HourFile extends StoredObject {
   last: bigint;
 }
 
-/** The journals of compactions that did not finish, whose merged file exists: readers skip their small files. */
-export async function replacedFiles(storage: ArchiveStorage): Promise<Set<string>> {
-  const replaced = new Set<string>();
+/** The journals of compactions that did not finish, each with whether its merged file was written. */
+async function openJournals(storage: ArchiveStorage): Promise<{ key: string; journal: CompactionJournal | undefined; merged: boolean }[]> {
+  const found = [];
   for (const object of await storage.list(JOURNAL_PREFIX)) {
-    const body = await storage.get(object.key);
-    if (!body) continue;
-    const journal = JSON.parse(Buffer.from(body).toString('utf8')) as CompactionJournal;
-    if (await storage.get(journal.merged)) for (const small of journal.smalls) replaced.add(small);
+    const journal = await readJson<CompactionJournal>(storage, object.key);
+    found.push({ key: object.key, journal, merged: journal !== undefined && (await storage.exists(journal.merged)) });
   }
-  return replaced;
+  return found;
+}
+
+/** The small files that an unfinished compaction's merged file already holds: readers skip them. */
+export async function replacedFiles(storage: ArchiveStorage): Promise<Set<string>> {
+  return new Set((await openJournals(storage)).flatMap(({ journal, merged }) => (merged ? journal!.smalls : [])));
 }
 
 /** Finishes (merged file written: the small ones go) or abandons (it was not: they stay) interrupted compactions. */
 async function recover(storage: ArchiveStorage): Promise<{ finished: number; abandoned: number }> {
   let finished = 0;
   let abandoned = 0;
-  for (const object of await storage.list(JOURNAL_PREFIX)) {
-    const body = await storage.get(object.key);
-    if (body) {
-      const journal = JSON.parse(Buffer.from(body).toString('utf8')) as CompactionJournal;
-      if (await storage.get(journal.merged)) {
-        for (const small of journal.smalls) await storage.remove(small);
-        finished++;
-      } else abandoned++;
-    }
-    await storage.remove(object.key);
+  for (const { key, journal, merged } of await openJournals(storage)) {
+    if (merged) {
+      for (const small of journal!.smalls) await storage.remove(small);
+      finished++;
+    } else if (journal) abandoned++;
+    await storage.remove(key);
   }
   return { finished, abandoned };
 }

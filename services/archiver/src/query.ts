@@ -24,9 +24,14 @@ export async function queryArchive(root: string, sql: string): Promise<QueryResu
     const storage = new LocalStorage(root);
     // The small files an interrupted compaction already merged are read from the merged file only.
     const replaced = await replacedFiles(storage);
-    for (const table of await tablesIn(root)) {
-      const files = (await storage.list(`${table}/`)).filter((o) => o.key.endsWith('.parquet') && !replaced.has(o.key)).map((o) => quote(join(root, o.key)));
-      if (files.length === 0) continue;
+    // Each table directory (not `_sluice`) with its Parquet files, from one listing.
+    const tables = new Map<string, string[]>();
+    for (const object of await storage.list('')) {
+      const table = object.key.slice(0, object.key.indexOf('/'));
+      if (table === '' || table.startsWith('_') || !object.key.endsWith('.parquet') || replaced.has(object.key)) continue;
+      tables.set(table, [...(tables.get(table) ?? []), quote(join(root, object.key))]);
+    }
+    for (const [table, files] of tables) {
       await connection.run(
         `create view "${table.replace(/"/g, '""')}" as select * from read_parquet([${files.join(', ')}], hive_partitioning = true, hive_types = {'dt': DATE, 'hour': INTEGER})`,
       );
@@ -37,24 +42,6 @@ export async function queryArchive(root: string, sql: string): Promise<QueryResu
     connection.closeSync();
     instance.closeSync();
   }
-}
-
-/** The table directories of an archive that hold at least one Parquet file. */
-async function tablesIn(root: string): Promise<string[]> {
-  let entries;
-  try {
-    entries = await readdir(root, { withFileTypes: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  const tables: string[] = [];
-  for (const entry of entries) {
-    if (!entry.isDirectory() || entry.name.startsWith('_')) continue;
-    const hasFiles = (await readdir(join(root, entry.name), { recursive: true })).some((f) => f.endsWith('.parquet'));
-    if (hasFiles) tables.push(entry.name);
-  }
-  return tables;
 }
 
 /**

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, link, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 
 /** An object of the archive: its key (relative, `/`-separated) and size. */
 export interface StoredObject {
@@ -24,6 +24,8 @@ export interface ArchiveStorage {
   create(key: string, body: Uint8Array): Promise<boolean>;
   /** The object's bytes, or undefined when it does not exist. */
   get(key: string): Promise<Uint8Array | undefined>;
+  /** Whether the object exists, without reading it. */
+  exists(key: string): Promise<boolean>;
   /** Objects whose key starts with `prefix`, in key order. */
   list(prefix: string): Promise<StoredObject[]>;
   remove(key: string): Promise<void>;
@@ -79,6 +81,16 @@ export class LocalStorage implements ArchiveStorage {
       return await readFile(this.path(key));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await stat(this.path(key));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw err;
     }
   }
@@ -155,6 +167,12 @@ export class LocalStorage implements ArchiveStorage {
   }
 }
 
+/** A JSON object of the archive (a roll manifest, a compaction journal), or undefined when it does not exist. */
+export async function readJson<T>(storage: ArchiveStorage, key: string): Promise<T | undefined> {
+  const bytes = await storage.get(key);
+  return bytes ? (JSON.parse(Buffer.from(bytes).toString('utf8')) as T) : undefined;
+}
+
 /** `part-3-…` and roll manifests of partition 3 share the scope `p3`; anything else is `misc`. */
 export function temporaryScope(key: string): string {
   const file = key.split('/').pop() ?? '';
@@ -215,6 +233,16 @@ export class S3Storage implements ArchiveStorage {
       return await res.Body!.transformToByteArray();
     } catch (err) {
       if (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(key) }));
+      return true;
+    } catch (err) {
+      if (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 404) return false;
       throw err;
     }
   }

@@ -1,6 +1,6 @@
-import { startKafkaCluster, uniqueName, withAdmin, type KafkaCluster } from '@sluice/testing';
+import { API_KEYS, startFaultyNetwork, startKafkaCluster, uniqueName, withAdmin, type KafkaCluster } from '@sluice/testing';
 import { followTopic } from '@sluice/streams';
-import type { Kafka, Producer } from 'kafkajs';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
 
 // kafkajs 2.2.4 kept the acknowledgements of one send per broker: when the
 // leader of a partition that failed moved to a broker that had already
@@ -8,7 +8,8 @@ import type { Kafka, Producer } from 'kafkajs';
 // the send resolved without writing it (kafkajs issue #1303). Inside a
 // transaction, the commit then went through with the input offsets and the
 // state changelog but without the output. The patch in patches/ keeps them
-// per partition; these tests fail without it.
+// per partition; these tests fail without it. The last test makes a request to one broker fail while the other's
+// is still in flight (libs/testing's faulty network): a retry that started before it settled sent its partition twice.
 jest.setTimeout(240_000);
 
 let cluster: KafkaCluster;
@@ -115,6 +116,36 @@ test('a transaction that commits after such a leader change holds every record i
   const second = await producer.transaction();
   await second.sendBatch(batch(topic, 'after'));
   await second.commit();
+
+  expect(await valuesOf(topic)).toEqual({ 0: ['before-0', 'after-0'], 1: ['before-1', 'after-1'] });
+});
+
+test('a send to two brokers retries only once both requests have settled: the slow one is not written twice', async () => {
+  const topic = await twoLeaderTopic();
+  const network = await startFaultyNetwork();
+  const producer = new Kafka({ clientId: uniqueName('settle'), brokers: cluster.brokers, socketFactory: network.socketFactory, logLevel: logLevel.NOTHING }).producer({
+    idempotent: true,
+    maxInFlightRequests: 5, // as the gateway's producer: the retry's metadata request need not wait behind the slow one
+    retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 300 },
+  });
+  try {
+    await producer.connect();
+    await producer.sendBatch({ ...batch(topic, 'before'), acks: -1 });
+    const address = await withAdmin(kafka, async (admin) => {
+      const { brokers } = await admin.describeCluster();
+      return (nodeId: number) => brokers.filter((b) => b.nodeId === nodeId).map((b) => `${b.host}:${b.port}`)[0]!;
+    });
+    // Broker 1's request is cut before it arrives (partition 0 not written); broker 2 writes partition 1 and answers
+    // 1.5 s later, long after the retry's backoff (the client's metadata requests are not held up behind it, so the
+    // retry is free to start at once).
+    const cut = network.inject({ apiKey: API_KEYS.produce, broker: address(1), action: 'close' });
+    const slow = network.inject({ apiKey: API_KEYS.produce, broker: address(2), action: 'delay-response', delayMs: 1500, overtaken: true });
+    await producer.sendBatch({ ...batch(topic, 'after'), acks: -1 });
+    await Promise.all([cut, slow]);
+  } finally {
+    await producer.disconnect();
+    await network.close();
+  }
 
   expect(await valuesOf(topic)).toEqual({ 0: ['before-0', 'after-0'], 1: ['before-1', 'after-1'] });
 });

@@ -41,7 +41,8 @@ export interface KafkaCluster {
 /**
  * Starts a Kafka cluster of `nodes` brokers (KRaft, every node also a controller,
  * replication factor 3 and min.insync.replicas 2 for three nodes) with its own
- * state folder under the default stack's, the pipeline's topics provisioned.
+ * state folder under the default stack's, the pipeline's topics provisioned. Its first broker listens on
+ * SLUICE_TEST_CLUSTER_PORT (19092), the others two ports apart.
  */
 export async function startKafkaCluster(options: { nodes?: number; port?: number; heapMb?: number } = {}): Promise<KafkaCluster> {
   const main = readState(stackPaths());
@@ -49,7 +50,7 @@ export async function startKafkaCluster(options: { nodes?: number; port?: number
   const defaults = stackPaths();
   const paths = stackPaths({ ...process.env, SLUICE_STATE_DIR: join(defaults.stateDir, 'cluster'), SLUICE_CACHE_DIR: defaults.cacheDir });
   const nodes = options.nodes ?? 3;
-  const stackOptions = { ...optionsFromEnv(), kafkaPort: options.port ?? 19092, kafkaNodes: nodes, kafkaHeapMb: options.heapMb ?? 384, only: 'kafka' as const, observability: false };
+  const stackOptions = { ...optionsFromEnv(), kafkaPort: options.port ?? Number(process.env.SLUICE_TEST_CLUSTER_PORT ?? 19092), kafkaNodes: nodes, kafkaHeapMb: options.heapMb ?? 384, only: 'kafka' as const, observability: false };
   const log: string[] = [];
   await up(stackOptions, (line) => log.push(line), paths);
   const clusterState = (): StackState => {

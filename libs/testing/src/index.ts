@@ -4,3 +4,4 @@ export { changelogKey, checkStageEffects, eventIdOf, openTransactions, withoutWa
 export { ADMIN_TOKEN, cleanStageReport, eventually, startPipeline, type Pipeline } from './pipeline';
 export { scaledAlertRules, startTestPrometheus, type PromAlert, type PromSeries, type TestPrometheus } from './prometheus';
 export { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp';
+export { API_KEYS, startFaultyNetwork, type Fault, type FaultyNetwork } from './faulty-network';

@@ -21,6 +21,8 @@ export interface Fault {
    * are not held up (a client that sent them on another connection, or to another broker, would see that).
    */
   overtaken?: boolean;
+  /** The next `times` matching requests fail so (a client's own retries included). @default 1 */
+  times?: number;
   /** Refuse every new connection from the moment the fault happens (until `refuseConnections(false)`). */
   thenRefuseConnections?: boolean;
 }
@@ -33,9 +35,11 @@ export interface Fault {
  */
 export interface FaultyNetwork {
   socketFactory: ISocketFactory;
-  /** Arms a fault for the next matching request; resolves when it has happened. */
+  /** Arms a fault for the next matching request(s); resolves when it has first happened. */
   inject(fault: Fault): Promise<void>;
   refuseConnections(refuse: boolean): void;
+  /** Disarms the faults that have not happened (or not as many times as asked). */
+  clearFaults(): void;
   /** Requests forwarded so far, by API key. */
   forwarded(apiKey: number): number;
   close(): Promise<void>;
@@ -43,6 +47,7 @@ export interface FaultyNetwork {
 
 interface ArmedFault extends Fault {
   happened: () => void;
+  remaining: number;
 }
 
 interface PendingResponse {
@@ -56,8 +61,9 @@ export async function startFaultyNetwork(): Promise<FaultyNetwork> {
   let refusing = false;
 
   const take = (apiKey: number, broker: string): ArmedFault | undefined => {
-    const index = armed.findIndex((f) => f.apiKey === apiKey && (f.broker === undefined || f.broker === broker));
-    return index < 0 ? undefined : armed.splice(index, 1)[0];
+    const fault = armed.find((f) => f.apiKey === apiKey && (f.broker === undefined || f.broker === broker));
+    if (fault && --fault.remaining === 0) armed.splice(armed.indexOf(fault), 1);
+    return fault;
   };
 
   const happen = (fault: ArmedFault) => {
@@ -181,7 +187,10 @@ export async function startFaultyNetwork(): Promise<FaultyNetwork> {
 
   return {
     socketFactory,
-    inject: (fault) => new Promise<void>((happened) => armed.push({ ...fault, happened })),
+    inject: (fault) => new Promise<void>((happened) => armed.push({ ...fault, happened, remaining: fault.times ?? 1 })),
+    clearFaults: () => {
+      armed.splice(0);
+    },
     refuseConnections: (refuse) => {
       refusing = refuse;
     },

@@ -7,3 +7,14 @@ export const changelogTopicOf = (application: string, store: string): string => 
 export function changelogTopicSpec(application: string, store: string, partitions: number, replicationFactor = 1): TopicSpec {
   return { name: changelogTopicOf(application, store), partitions, replicationFactor, configs: { ...COMPACTED_TOPIC_CONFIGS } };
 }
+
+/**
+ * Where a task resumes: its changelog's progress (the next input offset its last committed transaction recorded)
+ * when it has one, else the group's committed offset. The progress is written to a data partition in the same
+ * transaction as the outputs and the state, so it shares their outcome; the group's offset may lag it (fetched
+ * without KIP-447's require_stable while a committed transaction's offsets are still being written) or, when a
+ * broker fault splits a transaction's outcome across partitions (its offsets committed, its data aborted), lead it.
+ */
+export function resumeOffset(progress: bigint | undefined, groupOffset: bigint | undefined): bigint | undefined {
+  return progress ?? groupOffset;
+}

@@ -13,6 +13,7 @@ export interface StreamMetrics {
   watermarkHeldBy: Gauge<'topic' | 'partition'>;
   idleSources: Gauge<'topic' | 'partition'>;
   retries: Counter<'reason'>;
+  splitOutcomes: Counter<'topic'>;
   stalledSeconds: Gauge<'topic' | 'partition'>;
 }
 
@@ -64,6 +65,12 @@ export function streamMetrics(registry: Registry): StreamMetrics {
       name: 'stream_partition_stalled_seconds',
       help: 'How long an assigned partition has failed to commit while it has records to process (0: flowing)',
       labelNames: ['topic', 'partition'],
+      registers: [registry],
+    }),
+    splitOutcomes: new Counter({
+      name: 'stream_split_transactions_total',
+      help: "Tasks that found their input offset committed ahead of their changelog's progress: a transaction whose outcome the brokers split (a broker fault, not the runtime's)",
+      labelNames: ['topic'],
       registers: [registry],
     }),
     idleSources: new Gauge({ name: 'stream_watermark_idle_sources', help: 'Sources of a merged partition announced idle', labelNames: ['topic', 'partition'], registers: [registry] }),

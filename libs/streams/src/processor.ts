@@ -1,7 +1,7 @@
 import type { Logger } from '@sluice/runtime';
 import { injectTraceHeaders, recordAttributes, spansRecorded, withRecordSpan } from '@sluice/runtime';
 import { provisionTopics } from '@sluice/contracts';
-import { changelogTopicSpec } from './changelog';
+import { changelogTopicSpec, resumeOffset } from './changelog';
 import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type KafkaMessage, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import { classifyFailure, errorCode, STREAM_ERROR_CODES } from './errors';
@@ -161,6 +161,8 @@ interface PartitionTask {
   committed?: bigint;
   /** The next offset recorded in the changelog by this partition's last committed transaction. */
   progress?: bigint;
+  /** Where the consumer must go back to before anything else: the changelog's progress, behind the group's offset. */
+  rewindTo?: bigint;
   /** Set when this task's producer was fenced: wait for a rebalance before taking the partition back. */
   fencedAt?: number;
   failures: number;
@@ -543,8 +545,19 @@ export class StreamProcessor {
         for (const task of tasks.filter((t) => t.topic === topic)) {
           const fetched = offsets?.partitions.find((p) => p.partition === task.partition)?.offset;
           const groupOffset = fetched !== undefined && fetched !== '-1' ? BigInt(fetched) : undefined;
-          // The later of the two: the changelog's record is never stale, the group's covers inputs without a store.
-          task.committed = task.progress !== undefined && (groupOffset === undefined || task.progress > groupOffset) ? task.progress : groupOffset;
+          // At-least-once writes no progress: one left by an earlier exactly-once run would be stale.
+          if (this.options.exactlyOnce === false) task.progress = undefined;
+          task.committed = resumeOffset(task.progress, groupOffset);
+          if (task.progress !== undefined && groupOffset !== undefined && groupOffset > task.progress) {
+            task.rewindTo = task.progress;
+            // Now, so that no new record has to arrive first (its batch would send the consumer back too).
+            this.consumer?.seek({ topic, partition: task.partition, offset: task.progress.toString() });
+            this.metrics.splitOutcomes.inc({ topic });
+            this.options.logger.error(
+              { topic, partition: task.partition, groupOffset: groupOffset.toString(), changelog: task.progress.toString() },
+              "the group's offset is ahead of the changelog's progress: the brokers split one transaction's outcome (offsets committed, state and outputs aborted); resuming from the changelog, which shares the outputs' outcome",
+            );
+          }
           this.options.logger.info(
             { topic, partition: task.partition, committed: task.committed?.toString() ?? null, groupOffset: groupOffset?.toString() ?? null, changelog: task.progress?.toString() ?? null },
             'processing resumes from the committed offset',
@@ -563,6 +576,7 @@ export class StreamProcessor {
     task.stores.clear();
     task.committed = undefined;
     task.progress = undefined;
+    task.rewindTo = undefined;
     task.merged = undefined;
     task.published = undefined;
     await producer?.disconnect().catch(() => undefined);
@@ -629,6 +643,13 @@ export class StreamProcessor {
       consumer.seek({ topic, partition, offset: batch.firstOffset() ?? '0' });
       await heartbeat();
       await sleep(this.backoff.initial);
+      return;
+    }
+    // The consumer started where the group's offset says; a changelog behind it (a transaction the brokers split)
+    // sends it back, once.
+    if (task.rewindTo !== undefined) {
+      consumer.seek({ topic, partition, offset: task.rewindTo.toString() });
+      task.rewindTo = undefined;
       return;
     }
     const committed = task.committed;

@@ -550,8 +550,13 @@ export class StreamProcessor {
           task.committed = resumeOffset(task.progress, groupOffset);
           if (task.progress !== undefined && groupOffset !== undefined && groupOffset > task.progress) {
             task.rewindTo = task.progress;
-            // Now, so that no new record has to arrive first (its batch would send the consumer back too).
-            this.consumer?.seek({ topic, partition: task.partition, offset: task.progress.toString() });
+            // Now, so that no new record has to arrive first; if the consumer cannot seek yet (it is restarting),
+            // the partition's next batch sends it back.
+            try {
+              this.consumer?.seek({ topic, partition: task.partition, offset: task.progress.toString() });
+            } catch {
+              // rewindTo stays set: processBatch seeks.
+            }
             this.metrics.splitOutcomes.inc({ topic });
             this.options.logger.error(
               { topic, partition: task.partition, groupOffset: groupOffset.toString(), changelog: task.progress.toString() },

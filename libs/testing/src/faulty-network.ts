@@ -40,8 +40,6 @@ export interface FaultyNetwork {
   refuseConnections(refuse: boolean): void;
   /** Disarms the faults that have not happened (or not as many times as asked). */
   clearFaults(): void;
-  /** Requests forwarded so far, by API key. */
-  forwarded(apiKey: number): number;
   close(): Promise<void>;
 }
 
@@ -50,14 +48,9 @@ interface ArmedFault extends Fault {
   remaining: number;
 }
 
-interface PendingResponse {
-  fault: ArmedFault;
-}
-
 export async function startFaultyNetwork(): Promise<FaultyNetwork> {
   const armed: ArmedFault[] = [];
   const sockets = new Set<Socket>();
-  const forwardedByKey = new Map<number, number>();
   let refusing = false;
 
   const take = (apiKey: number, broker: string): ArmedFault | undefined => {
@@ -83,7 +76,7 @@ export async function startFaultyNetwork(): Promise<FaultyNetwork> {
     let broker = '';
     let fromClient = Buffer.alloc(0);
     let fromBroker = Buffer.alloc(0);
-    const pending = new Map<number, PendingResponse>();
+    const pending = new Map<number, { fault: ArmedFault }>();
     // Answers go back in order: a delayed one holds back those behind it, as a slow broker would.
     let delivery = Promise.resolve();
     const closeBoth = () => {
@@ -105,7 +98,6 @@ export async function startFaultyNetwork(): Promise<FaultyNetwork> {
           return;
         }
         if (fault) pending.set(correlationId, { fault });
-        forwardedByKey.set(apiKey, (forwardedByKey.get(apiKey) ?? 0) + 1);
         upstream!.write(frame);
       }
     };
@@ -194,7 +186,6 @@ export async function startFaultyNetwork(): Promise<FaultyNetwork> {
     refuseConnections: (refuse) => {
       refusing = refuse;
     },
-    forwarded: (apiKey) => forwardedByKey.get(apiKey) ?? 0,
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -34,7 +34,7 @@ export async function provisionTopics(admin: Admin, specs: TopicSpec[]): Promise
       });
     } catch (err) {
       // Another instance may have created some of them at the same moment: what counts is that they exist now.
-      if (!(err instanceof Error && /already exists/i.test(err.message))) throw err;
+      if (!alreadyExists(err)) throw err;
     }
     await waitForLeaders(admin, missing);
     report.created.push(...missing.map((s) => s.name));
@@ -94,4 +94,12 @@ async function waitForLeaders(admin: Admin, specs: TopicSpec[], timeoutMs = 60_0
 /** kafkajs marks protocol errors a client may retry (unknown topic or partition, leader not available, …). */
 function isRetriable(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { retriable?: unknown }).retriable === true;
+}
+
+/** TOPIC_ALREADY_EXISTS, by its protocol type: alone, as every error of kafkajs' aggregate, or as the cause of a retry that gave up. */
+function alreadyExists(err: unknown): boolean {
+  const e = err as { type?: unknown; errors?: unknown; cause?: unknown } | undefined;
+  if (e?.type === 'TOPIC_ALREADY_EXISTS') return true;
+  if (Array.isArray(e?.errors) && e.errors.length > 0) return e.errors.every(alreadyExists);
+  return e?.cause !== undefined && e.cause !== err && alreadyExists(e.cause);
 }

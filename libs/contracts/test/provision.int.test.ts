@@ -33,3 +33,12 @@ test('a topic whose config drifted is set back; one with fewer partitions is rep
     expect(configs.resources[0]?.configEntries[0]?.configValue).toBe(spec!.configs['retention.ms']);
   });
 });
+
+test('two provisionings of one catalog at once (two instances starting together) both succeed and create every topic once', async () => {
+  const kafka = testKafka();
+  const catalog = topicCatalog({ prefix: `${uniqueName('prov')}.`, partitions: 2 });
+  const reports = await Promise.all([1, 2].map(() => withAdmin(kafka, (admin) => provisionTopics(admin, catalog))));
+  for (const report of reports) expect(report.problems).toEqual([]);
+  const names = catalog.map((t) => t.name).sort();
+  expect(await withAdmin(kafka, async (admin) => (await admin.listTopics()).filter((t) => names.includes(t)).sort())).toEqual(names);
+});

@@ -1,3 +1,4 @@
+import { KafkaJSNonRetriableError, KafkaJSNumberOfRetriesExceeded } from 'kafkajs';
 import { classifyFailure, errorCode, PoisonRecordError, RetryableError } from './errors';
 import { deadLetterHeaders, historyHeaders } from './headers';
 
@@ -14,11 +15,16 @@ test('an error of no known kind (a bug in a processor) is unknown: bounded retri
   expect(classifyFailure('a string')).toBe('unknown');
 });
 
-test('a fenced or stuck producer is recognised by its protocol error type, not its text alone', () => {
+test('a fenced or stuck producer is recognised by its protocol error type or the error class kafkajs throws, never by its text', () => {
   expect(classifyFailure({ type: 'INVALID_PRODUCER_EPOCH', message: 'old epoch' })).toBe('fenced');
   expect(classifyFailure({ type: 'PRODUCER_FENCED' })).toBe('fenced');
   expect(classifyFailure({ type: 'CONCURRENT_TRANSACTIONS' })).toBe('fenced');
-  expect(classifyFailure(new Error('Transaction state exception: Invalid state transition ABORTING -> COMMITTING'))).toBe('fenced');
+  // What kafkajs' transaction state machine throws when a call comes in a state that no longer allows it.
+  expect(classifyFailure(new KafkaJSNonRetriableError('Transaction state exception: Invalid transition ABORTING --> COMMITTING'))).toBe('fenced');
+  // Retries spent on a broker that stays away: the transaction's outcome is unknown, not a fencing.
+  expect(classifyFailure(new KafkaJSNumberOfRetriesExceeded(new Error('Connection error'), { retryCount: 5, retryTime: 100 }))).toBe('retry');
+  // The words alone decide nothing.
+  expect(classifyFailure(new Error('producer fenced: Transaction state exception'))).toBe('unknown');
 });
 
 test('the error code of a failure becomes its dead-letter code', () => {

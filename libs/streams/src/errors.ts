@@ -65,7 +65,10 @@ const FENCING_TYPES = new Set([
 export function classifyFailure(err: unknown): FailureKind {
   const e = err as { canRetry?: unknown; type?: unknown; name?: unknown; message?: unknown };
   if (typeof e?.type === 'string' && FENCING_TYPES.has(e.type)) return 'fenced';
-  if (typeof e?.message === 'string' && /Transaction state exception|Invalid state transition|fenced/i.test(e.message)) return 'fenced';
+  // kafkajs' transaction state machine refuses a call the producer's state no longer allows (after a failed commit
+  // or abort) with a bare KafkaJSNonRetriableError: no protocol type, and its subclasses (retries exhausted, ...) carry
+  // their own names. The producer is unusable: the same as fenced.
+  if (e?.name === 'KafkaJSNonRetriableError') return 'fenced';
   if (e?.canRetry === false) return 'dead-letter';
   if (e?.canRetry === true) return 'retry';
   // kafkajs marks its own errors by name: a broker or the network, never the record.

@@ -13,3 +13,4 @@ export { PgListener } from './pg-listener';
 export { runService, type RunOptions, type ServiceConfig, type ServiceContext, type ServiceDefinition } from './service';
 export { extractTraceContext, injectTraceHeaders, recordAttributes, spansRecorded, startRecordSpans, startTracing, withRecordSpan, type KafkaHeaders, type Tracing } from './tracing';
 export { maintenanceMain, runMaintenance, type MaintenanceOutcome, type MaintenanceResult, type MaintenanceTask } from './maintenance';
+export { backoffMs, type BackoffPolicy } from './retry';

@@ -1,4 +1,5 @@
 import { Client } from 'pg';
+import { backoffMs, type BackoffPolicy } from './retry';
 
 /**
  * LISTEN on a Postgres channel with a connection of its own, reconnecting
@@ -9,6 +10,8 @@ export class PgListener {
   private client: Client | undefined;
   private closed = false;
   private retry: NodeJS.Timeout | undefined;
+  /** Reconnections tried since the last connection that worked. */
+  private attempts = 0;
 
   constructor(
     private readonly options: {
@@ -17,7 +20,8 @@ export class PgListener {
       onMessage: (payload: string | undefined) => void;
       onReset: () => void;
       onError: (err: unknown) => void;
-      retryMs?: number;
+      /** @default 250 ms doubling up to 2 s: a notification missed for longer is a stale view */
+      retry?: BackoffPolicy;
     },
   ) {
     if (!/^[a-z_][a-z0-9_]*$/.test(options.channel)) throw new Error(`invalid channel name "${options.channel}"`);
@@ -42,13 +46,17 @@ export class PgListener {
     this.client = undefined;
     this.options.onReset();
     this.options.onError(err);
+    this.attempts += 1;
     this.retry = setTimeout(() => {
       this.retry = undefined;
       this.start().then(
-        () => this.options.onReset(),
+        () => {
+          this.attempts = 0;
+          this.options.onReset();
+        },
         (e: unknown) => this.reconnect(e),
       );
-    }, this.options.retryMs ?? 1_000);
+    }, backoffMs(this.attempts, this.options.retry ?? { initialMs: 250, maxMs: 2_000 }));
     this.retry.unref();
   }
 

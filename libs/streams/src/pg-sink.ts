@@ -1,4 +1,4 @@
-import { postgresErrorKind, recordAttributes, sqlState, startRecordSpans, withTransaction, type Logger } from '@sluice/runtime';
+import { backoffMs, postgresErrorKind, recordAttributes, sqlState, startRecordSpans, withTransaction, type Logger } from '@sluice/runtime';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import type { Pool, PoolClient } from 'pg';
 import { Counter, type Registry } from 'prom-client';
@@ -259,7 +259,7 @@ export class PostgresSink<R> {
     }
     const failures = (this.failures.get(id) ?? 0) + 1;
     this.failures.set(id, failures);
-    const wait = Math.min(this.options.retryMaxMs, 100 * 2 ** Math.min(failures - 1, 10));
+    const wait = backoffMs(failures, { initialMs: 100, maxMs: this.options.retryMaxMs });
     this.options.logger.warn({ err, topic, partition, failures, retryInMs: wait }, 'a record of this partition cannot be written and is not a dead letter; retrying');
     setTimeout(() => {
       if (this.closing || this.postgresDown) return;
@@ -290,14 +290,13 @@ export class PostgresSink<R> {
 
   /** Tries Postgres with backoff; once it answers, resumes every paused partition. */
   private async recover(): Promise<void> {
-    let wait = 100;
-    while (!this.closing) {
-      await sleep(wait);
+    for (let attempt = 1; !this.closing; attempt++) {
+      await sleep(backoffMs(attempt, { initialMs: 100, maxMs: this.options.retryMaxMs }));
       try {
         await this.options.pool.query('select 1');
         break;
       } catch {
-        wait = Math.min(this.options.retryMaxMs, wait * 2);
+        // Still down: the next wait is longer.
       }
     }
     this.postgresDown = false;

@@ -1,5 +1,5 @@
 import type { Logger } from '@sluice/runtime';
-import { injectTraceHeaders, recordAttributes, spansRecorded, withRecordSpan } from '@sluice/runtime';
+import { backoffMs, injectTraceHeaders, recordAttributes, spansRecorded, withRecordSpan } from '@sluice/runtime';
 import { provisionTopics } from '@sluice/contracts';
 import { changelogTopicSpec, resumeOffset } from './changelog';
 import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type KafkaMessage, type Message, type Producer, type TopicMessages } from 'kafkajs';
@@ -713,7 +713,7 @@ export class StreamProcessor {
         await this.dropTask(task);
       }
       consumer.seek({ topic, partition, offset: resumeAt });
-      const wait = Math.min(this.backoff.max, this.backoff.initial * 2 ** Math.min(task.failures - 1, 10));
+      const wait = backoffMs(task.failures, { initialMs: this.backoff.initial, maxMs: this.backoff.max });
       if (outcome.kind === 'retry') {
         this.options.logger.warn(
           { err: outcome.error, topic, partition, offset: resumeAt, reason: outcome.reason, failures: task.failures, retryInMs: wait, ...(task.unknown ? { attempts: task.unknown.attempts, maxAttempts: this.maxUnknownRetries } : {}) },

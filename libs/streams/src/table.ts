@@ -1,3 +1,4 @@
+import { backoffMs } from '@sluice/runtime';
 import type { Kafka, KafkaMessage } from 'kafkajs';
 import { classifyFailure } from './errors';
 import { followTopic, type Follower } from './follow';
@@ -57,7 +58,7 @@ export class GlobalTable<V> {
                 return;
               }
               this.onRetry(err, attempt, partition, message.offset);
-              await sleep(Math.min(5_000, 100 * 2 ** Math.min(attempt, 6)));
+              await sleep(backoffMs(attempt, { initialMs: 200, maxMs: 5_000 }));
             }
           }
         });

@@ -1,5 +1,5 @@
 import { DecodeError, dlqTopicOf, type Decoder, type EnrichedEvent } from '@sluice/contracts';
-import type { Logger } from '@sluice/runtime';
+import { backoffMs, type Logger } from '@sluice/runtime';
 import { deadLetterHeaders, uninstrumentedConsumer } from '@sluice/streams';
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
@@ -364,8 +364,7 @@ export class Archiver {
       this.lastError = err;
       this.rolls.inc({ outcome: 'failed' });
       state.failures++;
-      const backoff = Math.min(this.options.retryMaxMs, 200 * 2 ** Math.min(state.failures, 10));
-      state.retryAt = Date.now() + backoff * (0.5 + Math.random() / 2);
+      state.retryAt = Date.now() + backoffMs(state.failures, { initialMs: 400, maxMs: this.options.retryMaxMs });
       this.options.logger.warn({ err, partition, attempt: state.failures, retryInMs: Math.round(state.retryAt - Date.now()) }, 'writing a roll failed; its records stay buffered and it is tried again');
       // A full roll, or a claimed one, reads no further until it is written: memory stays bounded.
       if ((state.bytes >= this.options.maxFileBytes || state.plannedEnd !== undefined || this.overBudget(state)) && !state.paused) {

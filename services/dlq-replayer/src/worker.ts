@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { context } from '@opentelemetry/api';
-import { extractTraceContext, isTransientKafkaError, withClient, type Logger } from '@sluice/runtime';
+import { backoffMs, extractTraceContext, isTransientKafkaError, withClient, type Logger } from '@sluice/runtime';
 import { followTopic } from '@sluice/streams';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { Pool } from 'pg';
@@ -127,10 +127,10 @@ export class ReplayWorker {
         } catch (err) {
           if (isTransientKafkaError(err) && !this.stopping) {
             await this.dropProducer();
-            const backoffMs = Math.min(5_000, 250 * 2 ** Math.min(attempt - 1, 5));
+            const waitMs = backoffMs(attempt, { initialMs: 250, maxMs: 5_000 });
             this.retries.inc();
-            this.options.logger.warn({ err, replayId, deadLetterId: item.deadLetterId, attempt, backoffMs }, 'Kafka unavailable while replaying a record; trying it again');
-            await sleep(backoffMs);
+            this.options.logger.warn({ err, replayId, deadLetterId: item.deadLetterId, attempt, backoffMs: waitMs }, 'Kafka unavailable while replaying a record; trying it again');
+            await sleep(waitMs);
             if ((await this.options.store.replayStatus(replayId)) !== 'running') return;
             continue;
           }

@@ -13,6 +13,7 @@ import {
   withAdmin,
   type Fault,
   type FaultyNetwork,
+  type StageEffectsReport,
 } from '@sluice/testing';
 import { createLogger } from '@sluice/runtime';
 import { Kafka, logLevel, type KafkaMessage, type Producer } from 'kafkajs';
@@ -97,15 +98,8 @@ async function resets(): Promise<number> {
 const wave = (tag: string, count: number) =>
   Array.from({ length: count }, (_, i) => ({ key: `k${i % 7}`, value: `${tag}-${i}`, partition: i % 2 }));
 
-test.each<[string, Fault]>([
-  ['the commit (EndTxn) lost on its way: the transaction is aborted and done again', { apiKey: API_KEYS.endTxn, action: 'close' }],
-  ['the commit done by the coordinator, its answer lost', { apiKey: API_KEYS.endTxn, action: 'drop-response' }],
-  // The answer, and the client's retries behind it on that connection, come later than its three attempts' timeouts.
-  ['the commit done by the coordinator, its answer late past every retry', { apiKey: API_KEYS.endTxn, action: 'delay-response', delayMs: 5 * REQUEST_TIMEOUT_MS }],
-  ['the offsets added to the transaction (AddOffsetsToTxn) lost on their way', { apiKey: ADD_OFFSETS_TO_TXN, action: 'close' }],
-  ['the offsets written to the group (TxnOffsetCommit), their answer lost', { apiKey: TXN_OFFSET_COMMIT, action: 'drop-response' }],
-  ['an output written by the broker, its answer lost', { apiKey: API_KEYS.produce, action: 'drop-response' }],
-])('%s: every input once in the output and in the state', async (_name, fault) => {
+/** Topics of their own, the de-duplicating copy started on them, and its first 40 inputs copied. */
+async function stageWithFirstWave(): Promise<{ application: string; input: string; output: string; kafka: Kafka }> {
   const application = uniqueName('commit-faults');
   const input = uniqueName('commit-faults-in');
   const output = uniqueName('commit-faults-out');
@@ -115,9 +109,33 @@ test.each<[string, Fault]>([
     { topic: output, numPartitions: 2 },
   ]);
   startDeduplicatingCopy(application, input, output);
-
   await producer.send({ topic: input, acks: -1, messages: wave('before', 40) });
   await readTopic(kafka, output, { done: (r) => r.length >= 40, timeoutMs: 60_000 });
+  return { application, input, output, kafka };
+}
+
+/** What the stage did with each input, read from Kafka alone (outputs, its store's changelog, its group's offsets). */
+function effectsOf(application: string, input: string, output: string): Promise<StageEffectsReport> {
+  return checkStageEffects({
+    kafka: testKafka(),
+    group: application,
+    input: { topic: input, identify: valueOf },
+    outputs: [{ topic: output, identify: valueOf }],
+    state: [{ topic: changelogTopicOf(application, 'seen'), identify: changelogKey }],
+    settleMs: 90_000,
+  });
+}
+
+test.each<[string, Fault]>([
+  ['the commit (EndTxn) lost on its way: the transaction is aborted and done again', { apiKey: API_KEYS.endTxn, action: 'close' }],
+  ['the commit done by the coordinator, its answer lost', { apiKey: API_KEYS.endTxn, action: 'drop-response' }],
+  // The answer, and the client's retries behind it on that connection, come later than its three attempts' timeouts.
+  ['the commit done by the coordinator, its answer late past every retry', { apiKey: API_KEYS.endTxn, action: 'delay-response', delayMs: 5 * REQUEST_TIMEOUT_MS }],
+  ['the offsets added to the transaction (AddOffsetsToTxn) lost on their way', { apiKey: ADD_OFFSETS_TO_TXN, action: 'close' }],
+  ['the offsets written to the group (TxnOffsetCommit), their answer lost', { apiKey: TXN_OFFSET_COMMIT, action: 'drop-response' }],
+  ['an output written by the broker, its answer lost', { apiKey: API_KEYS.produce, action: 'drop-response' }],
+])('%s: every input once in the output and in the state', async (_name, fault) => {
+  const { application, input, output } = await stageWithFirstWave();
 
   // The fault stays armed until the runtime has given the transaction up: every attempt kafkajs makes fails the same
   // way (a late answer holds back the client's retries behind it on its connection).
@@ -128,15 +146,7 @@ test.each<[string, Fault]>([
   await happened;
   await producer.send({ topic: input, acks: -1, messages: wave('after', 40) });
 
-  const report = await checkStageEffects({
-    kafka,
-    group: application,
-    input: { topic: input, identify: valueOf },
-    outputs: [{ topic: output, identify: valueOf }],
-    state: [{ topic: changelogTopicOf(application, 'seen'), identify: changelogKey }],
-    settleMs: 90_000,
-  });
-  expect(report).toEqual(cleanStageReport(120));
+  expect(await effectsOf(application, input, output)).toEqual(cleanStageReport(120));
 });
 
 // What a broker fault left in the broker failover test (its evidence kept): one transaction's offsets committed to the
@@ -144,17 +154,7 @@ test.each<[string, Fault]>([
 // log at its old epoch and committed the transaction that the real coordinator aborted. Reproduced here as the brokers
 // left it: the group's offset set past inputs that have neither outputs nor state.
 test("a group offset ahead of the changelog's progress (a transaction the brokers split): the runtime resumes from the changelog, every input once", async () => {
-  const application = uniqueName('commit-faults');
-  const input = uniqueName('commit-faults-in');
-  const output = uniqueName('commit-faults-out');
-  const kafka = testKafka();
-  await createTopics(kafka, [
-    { topic: input, numPartitions: 2 },
-    { topic: output, numPartitions: 2 },
-  ]);
-  startDeduplicatingCopy(application, input, output);
-  await producer.send({ topic: input, acks: -1, messages: wave('before', 40) });
-  await readTopic(kafka, output, { done: (r) => r.length >= 40, timeoutMs: 60_000 });
+  const { application, input, output, kafka } = await stageWithFirstWave();
   await Promise.all(processors.splice(0).map((p) => p.close()));
 
   await producer.send({ topic: input, acks: -1, messages: wave('split', 40) });
@@ -165,15 +165,7 @@ test("a group offset ahead of the changelog's progress (a transaction the broker
 
   startDeduplicatingCopy(application, input, output);
   await producer.send({ topic: input, acks: -1, messages: wave('after', 40) });
-  const report = await checkStageEffects({
-    kafka,
-    group: application,
-    input: { topic: input, identify: valueOf },
-    outputs: [{ topic: output, identify: valueOf }],
-    state: [{ topic: changelogTopicOf(application, 'seen'), identify: changelogKey }],
-    settleMs: 90_000,
-  });
-  expect(report).toEqual(cleanStageReport(120));
+  expect(await effectsOf(application, input, output)).toEqual(cleanStageReport(120));
   const splits = await metrics.getSingleMetric('stream_split_transactions_total')!.get();
   expect(splits.values.reduce((n, v) => n + v.value, 0)).toBe(2);
 });

@@ -48,6 +48,12 @@ interface ArmedFault extends Fault {
   remaining: number;
 }
 
+/** The first whole frame of the Kafka protocol (a 4-byte size, then that many bytes) in `buffer`, if it holds one. */
+function nextFrame(buffer: Buffer): Buffer | undefined {
+  if (buffer.length < 4 || buffer.length < 4 + buffer.readInt32BE(0)) return undefined;
+  return buffer.subarray(0, 4 + buffer.readInt32BE(0));
+}
+
 export async function startFaultyNetwork(): Promise<FaultyNetwork> {
   const armed: ArmedFault[] = [];
   const sockets = new Set<Socket>();
@@ -85,10 +91,8 @@ export async function startFaultyNetwork(): Promise<FaultyNetwork> {
     };
 
     const forwardRequests = () => {
-      while (fromClient.length >= 4 && fromClient.length >= 4 + fromClient.readInt32BE(0)) {
-        const size = fromClient.readInt32BE(0);
-        const frame = fromClient.subarray(0, 4 + size);
-        fromClient = fromClient.subarray(4 + size);
+      for (let frame = nextFrame(fromClient); frame; frame = nextFrame(fromClient)) {
+        fromClient = fromClient.subarray(frame.length);
         const apiKey = frame.readInt16BE(4);
         const correlationId = frame.readInt32BE(8);
         const fault = take(apiKey, broker);
@@ -103,10 +107,8 @@ export async function startFaultyNetwork(): Promise<FaultyNetwork> {
     };
 
     const returnResponses = () => {
-      while (fromBroker.length >= 4 && fromBroker.length >= 4 + fromBroker.readInt32BE(0)) {
-        const size = fromBroker.readInt32BE(0);
-        const frame = fromBroker.subarray(0, 4 + size);
-        fromBroker = fromBroker.subarray(4 + size);
+      for (let frame = nextFrame(fromBroker); frame; frame = nextFrame(fromBroker)) {
+        fromBroker = fromBroker.subarray(frame.length);
         const correlationId = frame.readInt32BE(4);
         const waiting = pending.get(correlationId);
         pending.delete(correlationId);

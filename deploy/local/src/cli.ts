@@ -5,8 +5,10 @@ import { down, kill, logs, optionsFromEnv, restart, status, up, type StackOption
 const usage = `usage: sluice-stack <command> [options]
 
 commands:
-  up [--only kafka|infra|all] [--kafka-nodes N] [--observability] [--s3]
+  up [--only kafka|infra|all] [--kafka-nodes N] [--kafka-controllers N] [--observability] [--s3]
                                                  start the stack (default: everything that is built);
+                                                 --kafka-nodes N brokers; --kafka-controllers N KRaft controllers
+                                                 of their own (0, the default: every broker is also a controller);
                                                  --observability adds a Prometheus scraping every service;
                                                  --s3 adds an S3Proxy, and the archiver writes to its bucket
   down                                           stop every process and remove the stack's data
@@ -15,7 +17,8 @@ commands:
   restart <name>                                 stop a process (SIGTERM) and start it again
   kill <name>                                    SIGKILL a process, for failure tests
 
-environment: SLUICE_KAFKA_PORT (9092), SLUICE_KAFKA_NODES (1), SLUICE_KAFKA_VERSION (4.1.1),
+environment: SLUICE_KAFKA_PORT (9092), SLUICE_KAFKA_NODES (1),
+  SLUICE_KAFKA_CONTROLLERS (0), SLUICE_KAFKA_VERSION (4.1.1),
   SLUICE_KAFKA_HEAP_MB (512), SLUICE_PG_PORT (54329), DATABASE_URL (embedded Postgres when unset),
   SCHEMA_REGISTRY_PORT (8081), SLUICE_OBSERVABILITY (false), PROMETHEUS_PORT (9090), SLUICE_S3 (false),
   SLUICE_S3_PORT (9000), ARCHIVE_URL (the archiver's; .sluice/archive),
@@ -26,6 +29,12 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
+}
+
+function count(value: string, name: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} takes a whole number of at least ${min}, not "${value}"`);
+  return n;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -40,7 +49,9 @@ async function main(argv: string[]): Promise<number> {
         options.only = only;
       }
       const nodes = flag(args, '--kafka-nodes');
-      if (nodes !== undefined) options.kafkaNodes = Number(nodes);
+      if (nodes !== undefined) options.kafkaNodes = count(nodes, '--kafka-nodes', 1);
+      const controllers = flag(args, '--kafka-controllers');
+      if (controllers !== undefined) options.kafkaControllers = count(controllers, '--kafka-controllers', 0);
       if (args.includes('--observability')) options.observability = true;
       if (args.includes('--s3')) options.s3 = true;
       const state = await up(options, say, paths);

@@ -37,26 +37,41 @@ export async function ensureKafkaJars(cacheDir: string, version: string): Promis
   return libs;
 }
 
+/**
+ * One KRaft node: a broker and controller in one process (`combined`), or only one of the two.
+ * A node that is no broker has no broker port; one that is no controller has no controller port.
+ */
 export interface KafkaNode {
   nodeId: number;
+  roles: 'combined' | 'broker' | 'controller';
   brokerPort: number;
   controllerPort: number;
   dataDir: string;
 }
 
-/** Broker settings for a KRaft node where every broker is also a controller. */
-export function serverProperties(node: KafkaNode, voters: KafkaNode[]): string {
-  const replication = Math.min(3, voters.length);
+const ROLES = { combined: 'broker,controller', broker: 'broker', controller: 'controller' } as const;
+
+/**
+ * A node's settings. `voters` are the controllers (every node of a combined cluster);
+ * `brokers` is how many brokers the cluster has, which sets the replication of its topics.
+ */
+export function serverProperties(node: KafkaNode, voters: KafkaNode[], brokers = voters.length): string {
+  const replication = Math.min(3, brokers);
   const minIsr = Math.max(1, replication - 1);
+  const listeners = [
+    ...(node.roles === 'controller' ? [] : [`PLAINTEXT://127.0.0.1:${node.brokerPort}`]),
+    ...(node.roles === 'broker' ? [] : [`CONTROLLER://127.0.0.1:${node.controllerPort}`]),
+  ];
   const lines = {
-    'process.roles': 'broker,controller',
+    'process.roles': ROLES[node.roles],
     'node.id': node.nodeId,
     'controller.quorum.bootstrap.servers': voters.map((v) => `127.0.0.1:${v.controllerPort}`).join(','),
-    listeners: `PLAINTEXT://127.0.0.1:${node.brokerPort},CONTROLLER://127.0.0.1:${node.controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${node.brokerPort}`,
+    listeners: listeners.join(','),
+    ...(node.roles === 'controller'
+      ? {}
+      : { 'advertised.listeners': `PLAINTEXT://127.0.0.1:${node.brokerPort}`, 'inter.broker.listener.name': 'PLAINTEXT' }),
     'controller.listener.names': 'CONTROLLER',
     'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-    'inter.broker.listener.name': 'PLAINTEXT',
     'log.dirs': join(node.dataDir, 'logs'),
     'num.partitions': 1,
     'default.replication.factor': replication,
@@ -110,14 +125,16 @@ export async function runKafkaTool(cacheDir: string, version: string, mainClass:
 }
 
 /** Writes a node's properties and formats its storage with Kafka's own storage tool. */
-export async function formatNode(libs: string, node: KafkaNode, voters: KafkaNode[], clusterId: string): Promise<string> {
+export async function formatNode(libs: string, node: KafkaNode, voters: KafkaNode[], clusterId: string, brokers = voters.length): Promise<string> {
   mkdirSync(node.dataDir, { recursive: true });
   const propertiesPath = join(node.dataDir, 'server.properties');
-  writeFileSync(propertiesPath, serverProperties(node, voters));
+  writeFileSync(propertiesPath, serverProperties(node, voters, brokers));
   const voterFlags =
-    voters.length === 1
-      ? ['--standalone']
-      : [`--initial-controllers=${voters.map((v) => `${v.nodeId}@127.0.0.1:${v.controllerPort}:${directoryId(clusterId, v.nodeId)}`).join(',')}`];
+    node.roles === 'broker'
+      ? []
+      : voters.length === 1
+        ? ['--standalone']
+        : [`--initial-controllers=${voters.map((v) => `${v.nodeId}@127.0.0.1:${v.controllerPort}:${directoryId(clusterId, v.nodeId)}`).join(',')}`];
   try {
     await run('java', javaArgs(libs, 256, ['kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, `--config=${propertiesPath}`, ...voterFlags]));
   } catch (err) {

@@ -15,8 +15,13 @@ import { readState, writeState, type ProcessEntry, type StackState } from './sta
 export interface StackOptions {
   /** @default 9092 (SLUICE_KAFKA_PORT); node i of a cluster listens on port + 2i, its controller on port + 2i + 1 */
   kafkaPort: number;
-  /** @default 1 */
+  /** Brokers. @default 1 (SLUICE_KAFKA_NODES) */
   kafkaNodes: number;
+  /**
+   * KRaft controllers of their own, beside the brokers; 0: every broker is also a controller (combined nodes).
+   * Controller j listens on port + 2 * (kafkaNodes + j) + 1. @default 0 (SLUICE_KAFKA_CONTROLLERS)
+   */
+  kafkaControllers: number;
   /** @default 4.1.1 (SLUICE_KAFKA_VERSION) */
   kafkaVersion: string;
   /** @default 512 (SLUICE_KAFKA_HEAP_MB) */
@@ -41,10 +46,10 @@ export interface StackOptions {
   s3Port: number;
 }
 
-function intFrom(value: string | undefined, fallback: number, name: string): number {
+function intFrom(value: string | undefined, fallback: number, name: string, min = 1): number {
   if (value === undefined || value === '') return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive whole number, got "${value}"`);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number of at least ${min}, got "${value}"`);
   return n;
 }
 
@@ -58,6 +63,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): StackOptio
   return {
     kafkaPort: intFrom(env.SLUICE_KAFKA_PORT, 9092, 'SLUICE_KAFKA_PORT'),
     kafkaNodes: intFrom(env.SLUICE_KAFKA_NODES, 1, 'SLUICE_KAFKA_NODES'),
+    kafkaControllers: intFrom(env.SLUICE_KAFKA_CONTROLLERS, 0, 'SLUICE_KAFKA_CONTROLLERS', 0),
     kafkaVersion: env.SLUICE_KAFKA_VERSION || DEFAULT_KAFKA_VERSION,
     kafkaHeapMb: intFrom(env.SLUICE_KAFKA_HEAP_MB, 512, 'SLUICE_KAFKA_HEAP_MB'),
     postgresPort: intFrom(env.SLUICE_PG_PORT, 54329, 'SLUICE_PG_PORT'),
@@ -127,13 +133,30 @@ async function stopAll(state: StackState, say: Say, graceMs: number): Promise<vo
   }
 }
 
-function kafkaNodes(options: StackOptions, dataDir: string): KafkaNode[] {
-  return Array.from({ length: options.kafkaNodes }, (_, i) => ({
+/** The brokers (ids 1..n), then the dedicated controllers if any (ids 101..), with their stack runner names. */
+function kafkaNodes(options: StackOptions, dataDir: string): Array<KafkaNode & { name: string }> {
+  const single = options.kafkaNodes === 1 && options.kafkaControllers === 0;
+  const brokers = Array.from({ length: options.kafkaNodes }, (_, i) => ({
     nodeId: i + 1,
+    name: single ? 'kafka' : `kafka-${i + 1}`,
+    roles: options.kafkaControllers === 0 ? ('combined' as const) : ('broker' as const),
     brokerPort: options.kafkaPort + 2 * i,
     controllerPort: options.kafkaPort + 2 * i + 1,
-    dataDir: join(dataDir, options.kafkaNodes === 1 ? 'kafka' : `kafka-${i + 1}`),
   }));
+  const controllers = Array.from({ length: options.kafkaControllers }, (_, j) => ({
+    nodeId: 101 + j,
+    name: `kafka-controller-${j + 1}`,
+    roles: 'controller' as const,
+    brokerPort: 0,
+    controllerPort: options.kafkaPort + 2 * (options.kafkaNodes + j) + 1,
+  }));
+  return [...controllers, ...brokers].map((n) => ({ ...n, dataDir: join(dataDir, n.name) }));
+}
+
+function brokerAddresses(options: StackOptions, dataDir: string): string[] {
+  return kafkaNodes(options, dataDir)
+    .filter((n) => n.roles !== 'controller')
+    .map((n) => `127.0.0.1:${n.brokerPort}`);
 }
 
 async function startKafka(paths: StackPaths, state: StackState, options: StackOptions, say: Say): Promise<void> {
@@ -141,27 +164,29 @@ async function startKafka(paths: StackPaths, state: StackState, options: StackOp
   const libs = await ensureKafkaJars(paths.cacheDir, options.kafkaVersion);
   const nodes = kafkaNodes(options, paths.dataDir);
   for (const node of nodes) {
-    await assertPortFree(node.brokerPort);
-    await assertPortFree(node.controllerPort);
+    if (node.roles !== 'controller') await assertPortFree(node.brokerPort);
+    if (node.roles !== 'broker') await assertPortFree(node.controllerPort);
   }
+  const voters = nodes.filter((n) => n.roles !== 'broker');
   const clusterId = newClusterId();
   const entries: ProcessEntry[] = [];
   for (const node of nodes) {
-    const properties = await formatNode(libs, node, nodes, clusterId);
-    const name = nodes.length === 1 ? 'kafka' : `kafka-${node.nodeId}`;
+    const properties = await formatNode(libs, node, voters, clusterId, options.kafkaNodes);
+    const name = node.name;
     entries.push(
       launch(paths, state, {
         name,
-        port: node.brokerPort,
+        port: node.roles === 'controller' ? node.controllerPort : node.brokerPort,
         logPath: join(paths.logsDir, `${name}.log`),
         command: 'java',
-        args: javaArgs(libs, options.kafkaHeapMb, ['kafka.Kafka', properties]),
+        // A controller only keeps the metadata log: a small heap is plenty.
+        args: javaArgs(libs, node.roles === 'controller' ? Math.min(256, options.kafkaHeapMb) : options.kafkaHeapMb, ['kafka.Kafka', properties]),
         env: {},
       }),
     );
   }
   say(`waiting for Kafka on ${state.kafkaBrokers.join(', ')}`);
-  await waitForKafka(state.kafkaBrokers, nodes.length, 120_000, () => entries.every((e) => isAlive(e.pid)));
+  await waitForKafka(state.kafkaBrokers, options.kafkaNodes, 120_000, () => entries.every((e) => isAlive(e.pid)));
   const report = await provisionCatalog(state.kafkaBrokers, options.topicPartitions, Math.min(3, nodes.length));
   say(`topics: ${report.created.length} created, ${report.updated.length} updated, ${report.unchanged.length} unchanged`);
 }
@@ -311,7 +336,7 @@ export async function up(options: StackOptions, say: Say, paths = stackPaths()):
   chmodSync(paths.dataDir, 0o755);
   const state: StackState = {
     status: 'starting',
-    kafkaBrokers: kafkaNodes(options, paths.dataDir).map((n) => `127.0.0.1:${n.brokerPort}`),
+    kafkaBrokers: brokerAddresses(options, paths.dataDir),
     databaseUrl: '',
     schemaRegistryUrl: `http://127.0.0.1:${options.registryPort}`,
     processes: {},

@@ -39,18 +39,22 @@ export interface KafkaCluster {
 }
 
 /**
- * Starts a Kafka cluster of `nodes` brokers (KRaft, every node also a controller,
- * replication factor 3 and min.insync.replicas 2 for three nodes) with its own
- * state folder under the default stack's, the pipeline's topics provisioned. Its first broker listens on
- * SLUICE_TEST_CLUSTER_PORT (19092), the others two ports apart.
+ * Starts a Kafka cluster of `nodes` brokers (KRaft, replication factor 3 and min.insync.replicas 2 for three
+ * brokers) with its own state folder under the default stack's, the pipeline's topics provisioned. Its first
+ * broker listens on SLUICE_TEST_CLUSTER_PORT (19092), the others two ports apart.
+ *
+ * `controllers`: KRaft controllers of their own beside the brokers, as a production cluster runs them
+ * (default SLUICE_TEST_CLUSTER_CONTROLLERS, else 1); 0 makes every broker a controller too (combined nodes), where
+ * killing a broker may kill the active controller: see docs/incidents/2026-11-30-split-transaction.md.
  */
-export async function startKafkaCluster(options: { nodes?: number; port?: number; heapMb?: number } = {}): Promise<KafkaCluster> {
+export async function startKafkaCluster(options: { nodes?: number; controllers?: number; port?: number; heapMb?: number } = {}): Promise<KafkaCluster> {
   const main = readState(stackPaths());
   if (!main || main.status !== 'up') throw new Error('the local stack is not up: a cluster borrows its Postgres and registry');
   const defaults = stackPaths();
   const paths = stackPaths({ ...process.env, SLUICE_STATE_DIR: join(defaults.stateDir, 'cluster'), SLUICE_CACHE_DIR: defaults.cacheDir });
   const nodes = options.nodes ?? 3;
-  const stackOptions = { ...optionsFromEnv(), kafkaPort: options.port ?? Number(process.env.SLUICE_TEST_CLUSTER_PORT ?? 19092), kafkaNodes: nodes, kafkaHeapMb: options.heapMb ?? 384, only: 'kafka' as const, observability: false };
+  const controllers = options.controllers ?? clusterControllersFromEnv();
+  const stackOptions = { ...optionsFromEnv(), kafkaPort: options.port ?? Number(process.env.SLUICE_TEST_CLUSTER_PORT ?? 19092), kafkaNodes: nodes, kafkaControllers: controllers, kafkaHeapMb: options.heapMb ?? 384, only: 'kafka' as const, observability: false };
   const log: string[] = [];
   await up(stackOptions, (line) => log.push(line), paths);
   const clusterState = (): StackState => {
@@ -59,7 +63,7 @@ export async function startKafkaCluster(options: { nodes?: number; port?: number
     return { ...state, databaseUrl: main.databaseUrl, schemaRegistryUrl: main.schemaRegistryUrl };
   };
   const brokers = clusterState().kafkaBrokers;
-  const processName = (nodeId: number) => (nodes === 1 ? 'kafka' : `kafka-${nodeId}`);
+  const processName = (nodeId: number) => (nodes === 1 && controllers === 0 ? 'kafka' : `kafka-${nodeId}`);
   let closed: Promise<void> | undefined;
   return {
     brokers,
@@ -74,4 +78,12 @@ export async function startKafkaCluster(options: { nodes?: number; port?: number
     },
     close: () => (closed ??= down(() => undefined, paths, process.env.SLUICE_KEEP_CLUSTER_AT ? { keepDataAt: process.env.SLUICE_KEEP_CLUSTER_AT } : {})),
   };
+}
+
+function clusterControllersFromEnv(): number {
+  const value = process.env.SLUICE_TEST_CLUSTER_CONTROLLERS;
+  if (value === undefined || value === '') return 1;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`SLUICE_TEST_CLUSTER_CONTROLLERS must be a whole number, got "${value}"`);
+  return n;
 }

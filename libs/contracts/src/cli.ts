@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { createKafka, createLogger, kafkaEnvShape, loadConfig, env } from '@sluice/runtime';
+import { env, kafkaClientConfig, kafkaEnvShape, loadConfig } from '@sluice/config';
+import { Kafka, logLevel } from 'kafkajs';
 import { z } from 'zod';
 import { checkAgainstRegistry, checkHistories, type CheckResult } from './check';
 import { provisionTopics } from './provision';
@@ -39,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
         TOPIC_REPLICATION_FACTOR: env.int(1, { min: 1, max: 10 }),
       }),
     );
-    const kafka = createKafka(config, { clientId: 'sluice-contracts', logger: createLogger({ service: 'sluice-contracts', level: 'warn' }) });
+    const kafka = new Kafka({ ...kafkaClientConfig(config, 'sluice-contracts'), logLevel: logLevel.WARN });
     const admin = kafka.admin();
     await admin.connect();
     try {

@@ -1,8 +1,8 @@
-export { env, loadConfig, serviceEnvShape, type Env, type EnvSchema } from './config';
-export { ConfigError, RuntimeError, RUNTIME_ERROR_CODES, type ConfigIssue, type RuntimeErrorCode } from './errors';
+export { ConfigError, env, kafkaClientConfig, kafkaEnvShape, loadConfig, RuntimeError, RUNTIME_ERROR_CODES, type ConfigIssue, type Env, type EnvSchema, type KafkaEnv, type RuntimeErrorCode } from '@sluice/config';
+export { serviceEnvShape } from './config';
 export { createHttpServer, errorBody, HttpError, toHttpError, verifyUtf8, type ErrorBody, type HttpServer, type ReadinessCheck } from './http';
 export { textProblem } from './text';
-export { createKafka, isTransientKafkaError, kafkaClientConfig, kafkaEnvShape, type KafkaEnv } from './kafka';
+export { createKafka, isTransientKafkaError } from './kafka';
 export { closeOnce, Lifecycle, type LifecycleOptions, type LifecycleState } from './lifecycle';
 export { createLogger, type Logger } from './logger';
 export { createMetricsRegistry } from './metrics';

@@ -1,5 +1,5 @@
-import { isTransientKafkaError, kafkaClientConfig, type KafkaEnv } from './kafka';
-import { ConfigError } from './errors';
+import { ConfigError, kafkaClientConfig, type KafkaEnv } from '@sluice/config';
+import { isTransientKafkaError } from './kafka';
 
 const base: KafkaEnv = {
   KAFKA_BROKERS: ['127.0.0.1:9092'],

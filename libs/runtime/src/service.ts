@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
-import { env, loadConfig, serviceEnvShape, type Env } from './config';
-import { ConfigError } from './errors';
+import { ConfigError, env, loadConfig, type Env } from '@sluice/config';
+import { serviceEnvShape } from './config';
 import { createHttpServer, type HttpServer } from './http';
 import { Lifecycle } from './lifecycle';
 import { createLogger, type Logger } from './logger';

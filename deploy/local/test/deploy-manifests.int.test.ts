@@ -112,6 +112,12 @@ describe('kubernetes', () => {
     expect(results.filter((r) => r.error !== null)).toEqual([]);
   });
 
+  test('prod runs three KRaft controllers of their own and three brokers that are no controllers', () => {
+    const pools = overlays.prod.filter((o) => o.kind === 'KafkaNodePool') as Array<{ metadata: { name: string }; spec: { replicas: number; roles: string[] } }>;
+    const byRoles = Object.fromEntries(pools.map((p) => [p.spec.roles.join(','), p.spec.replicas]));
+    expect(byRoles).toEqual({ broker: 3, controller: 3 });
+  });
+
   test.each(['dev', 'prod'] as const)('%s passes the policy checks', async (overlay) => {
     const objects = overlays[overlay];
     const topics = new Map(objects.filter((o) => o.kind === 'KafkaTopic').map((o) => [o.spec.topicName, o.spec.partitions as number]));

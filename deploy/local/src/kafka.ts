@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
+import { copyMavenDependencies, pomHash } from './maven';
 import { repoRoot } from './paths';
 import { waitFor } from './processes';
 
@@ -18,22 +19,9 @@ export const DEFAULT_KAFKA_VERSION = '4.1.1';
  */
 export async function ensureKafkaJars(cacheDir: string, version: string): Promise<string> {
   const pom = join(repoRoot, 'deploy', 'local', 'kafka', 'pom.xml');
-  const pomHash = createHash('sha256').update(readFileSync(pom)).digest('hex').slice(0, 12);
   const libs = join(cacheDir, 'kafka', version, 'libs');
-  const marker = join(cacheDir, 'kafka', version, `.complete-${pomHash}`);
-  if (existsSync(marker)) return libs;
-  mkdirSync(libs, { recursive: true });
-  try {
-    await run(
-      'mvn',
-      ['-B', '-q', '-f', pom, `-Dkafka.version=${version}`, 'dependency:copy-dependencies', `-DoutputDirectory=${libs}`, '-DincludeScope=runtime'],
-      { maxBuffer: 16 * 1024 * 1024 },
-    );
-  } catch (err) {
-    const { stdout, stderr } = err as { stdout?: string; stderr?: string };
-    throw new Error(`Maven could not resolve Apache Kafka ${version}:\n${stdout ?? ''}${stderr ?? ''}`, { cause: err });
-  }
-  writeFileSync(marker, `${new Date().toISOString()}\n`);
+  const marker = join(cacheDir, 'kafka', version, `.complete-${pomHash(pom)}`);
+  await copyMavenDependencies({ pom, dir: libs, marker, what: `Apache Kafka ${version}`, args: [`-Dkafka.version=${version}`, '-DincludeScope=runtime'] });
   return libs;
 }
 

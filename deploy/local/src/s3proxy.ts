@@ -1,11 +1,7 @@
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { copyMavenDependencies, pomHash } from './maven';
 import { repoRoot, type StackPaths } from './paths';
-
-const run = promisify(execFile);
 
 /** The bucket the local stack's archiver writes to, and the credentials S3Proxy checks (AWS signature v2 or v4). */
 export const LOCAL_S3 = { bucket: 'sluice-archive', accessKeyId: 'local-identity', secretAccessKey: 'local-credential', region: 'us-east-1' } as const;
@@ -13,19 +9,8 @@ export const LOCAL_S3 = { bucket: 'sluice-archive', accessKeyId: 'local-identity
 /** S3Proxy's jar with its dependencies, copied from Maven Central into the cache once per pom. */
 export async function ensureS3ProxyJar(cacheDir: string): Promise<string> {
   const pom = join(repoRoot, 'deploy', 'local', 's3proxy', 'pom.xml');
-  const pomHash = createHash('sha256').update(readFileSync(pom)).digest('hex').slice(0, 12);
-  const dir = join(cacheDir, 's3proxy', pomHash);
-  const marker = join(dir, '.complete');
-  if (!existsSync(marker)) {
-    mkdirSync(dir, { recursive: true });
-    try {
-      await run('mvn', ['-B', '-q', '-f', pom, 'dependency:copy-dependencies', `-DoutputDirectory=${dir}`, '-DexcludeTransitive=true'], { maxBuffer: 16 * 1024 * 1024 });
-    } catch (err) {
-      const { stdout, stderr } = err as { stdout?: string; stderr?: string };
-      throw new Error(`Maven could not resolve S3Proxy:\n${stdout ?? ''}${stderr ?? ''}`, { cause: err });
-    }
-    writeFileSync(marker, `${new Date().toISOString()}\n`);
-  }
+  const dir = join(cacheDir, 's3proxy', pomHash(pom));
+  await copyMavenDependencies({ pom, dir, marker: join(dir, '.complete'), what: 'S3Proxy', args: ['-DexcludeTransitive=true'] });
   const jar = readdirSync(dir).find((f) => /^s3proxy-.*-jar-with-dependencies\.jar$/.test(f));
   if (!jar) throw new Error(`no S3Proxy jar in ${dir}`);
   return join(dir, jar);

@@ -402,7 +402,7 @@ test('the leader of the partition a request writes to is killed mid-request: eve
   await fullyReplicated();
   // Everything acknowledged is in events.raw (the gateway may have written a refused request's events too: a client sends those again).
   const ids = new Set(sent.map((e) => e.eventId));
-  const inRaw = await readTopic(kafka, raw, { done: () => false, timeoutMs: 10_000, settleMs: 0 }).then(async (records) => {
+  const inRaw = await readTopic(kafka, raw, { endTimeoutMs: 90_000 }).then(async (records) => {
     const found = new Set<string>();
     for (const r of records) {
       const id = (await activity.decode(r.value)).eventId;

@@ -90,11 +90,14 @@ test('dead letters replayed after the catalog is fixed correct their closed wind
   const ids = (await deadLetters(`key=${X}`)).map((d: Json) => d.id);
   const again = await replay({ ids, force: true });
   expect(again.counts).toEqual({ replayed: 2 });
-  await new Promise((r) => setTimeout(r, 5_000));
+  // Once the enricher has dropped both copies, nothing of them can reach the windows.
+  await eventually(
+    'the enricher drops both copies',
+    async () => (await fetch(`${p.enricher.url}/metrics`)).text(),
+    (metrics) => /enricher_duplicates_total\{[^}]*\} 2\n/.test(metrics),
+  );
   expect(await window('category', C1, T)).toEqual(corrected);
   expect(await window('entity', X, T)).toEqual(xWindow);
-  const enricherMetrics = await (await fetch(`${p.enricher.url}/metrics`)).text();
-  expect(enricherMetrics).toMatch(/enricher_duplicates_total\{[^}]*\} 2/);
 
   // Past retention: stream time far beyond W0's end, grace and 4 minutes; a late dead letter of W0 is then expired.
   await send([A, B, ...advancers].map((e) => ev(e, T + 30 * MIN, 1)));

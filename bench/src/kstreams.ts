@@ -217,7 +217,7 @@ async function compareEnrichers(kafka: Kafka, serde: Serde) {
     );
     try {
       const seconds = await stage.until(consumedSpan(kafka, application, topic(TOPICS.eventsRaw), [], () => true));
-      const output = await readTopic(kafka, topic(TOPICS.eventsEnriched), { done: (rs) => rs.length >= ENRICHER_EVENTS, timeoutMs: 120_000, settleMs: 1_000 });
+      const output = await readTopic(kafka, topic(TOPICS.eventsEnriched), { done: (rs) => rs.length >= ENRICHER_EVENTS, timeoutMs: 120_000 });
       const decoder = serde.decoder<EnrichedEvent>('EnrichedEvent');
       const seen = new Map<string, number>();
       let wrong = 0;
@@ -300,7 +300,7 @@ async function compareAggregators(kafka: Kafka, serde: Serde) {
       const seconds = await stage.until(consumedSpan(kafka, application, topic(TOPICS.eventsEnriched), [repartition], (committed) => committed >= AGGREGATOR_EVENTS));
       // Read for a fixed time (how many updates each system emits is not known in advance); records arrive in
       // offset order per partition, and a window's key keeps it in one partition: the last one read is its latest.
-      const output = await readTopic(kafka, topic(TOPICS.aggregates), { done: () => false, timeoutMs: 20_000, settleMs: 0 });
+      const output = await readTopic(kafka, topic(TOPICS.aggregates), {});
       const decoder = serde.decoder<WindowAggregate>('WindowAggregate');
       const latest = new Map<string, Totals>();
       for (const r of output) {

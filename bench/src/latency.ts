@@ -138,8 +138,8 @@ export async function latencyBench(): Promise<string> {
 
     // The offsets of events.enriched give the order in which the aggregator counted each window's events.
     const enrichedDecoder = serde.decoder<EnrichedEvent>('EnrichedEvent');
-    const enrichedRecords = await readTopic(kafka, p.topic('events.enriched'), { done: (rs) => rs.length >= sent.size, timeoutMs: 120_000, settleMs: 500 });
-    const rawRecords = await readTopic(kafka, p.topic('events.raw'), { done: (rs) => rs.length >= sent.size, timeoutMs: 60_000, settleMs: 500 });
+    const enrichedRecords = await readTopic(kafka, p.topic('events.enriched'), { done: (rs) => rs.length >= sent.size, timeoutMs: 120_000 });
+    const rawRecords = await readTopic(kafka, p.topic('events.raw'), { done: (rs) => rs.length >= sent.size, timeoutMs: 60_000 });
     const rawDecoder = serde.decoder<{ eventId: string }>('ActivityEvent');
     const rawAt = new Map<string, number>();
     for (const r of rawRecords) rawAt.set((await rawDecoder.decode(r.value!)).eventId, Number(r.timestamp));
@@ -164,7 +164,7 @@ export async function latencyBench(): Promise<string> {
     // When each window count was written to the aggregates topic (the aggregator's produce time).
     const aggregateDecoder = serde.decoder<WindowAggregate>('WindowAggregate');
     // (Read for a fixed time: how many records the topic holds is not known in advance.)
-    const aggregateRecords = await readTopic(kafka, p.topic('aggregates'), { done: () => false, timeoutMs: 20_000, settleMs: 0 });
+    const aggregateRecords = await readTopic(kafka, p.topic('aggregates'), {});
     const produced = new Map<string, { count: number; at: number }[]>();
     for (const r of aggregateRecords) {
       const a = await aggregateDecoder.decode(r.value!);

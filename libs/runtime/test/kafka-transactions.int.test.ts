@@ -117,6 +117,6 @@ test('records of several aborted transactions interleaved in one partition never
     await tc.send({ topic, messages: [{ value: `c-${round}` }] });
     await tc.commit();
   }
-  const read = await readTopic(kafka, topic, { done: (r) => r.length >= 3, settleMs: 2_000 });
+  const read = await readTopic(kafka, topic, { done: (r) => r.length >= 3 });
   expect(read.map((r) => r.value?.toString())).toEqual(['c-0', 'c-1', 'c-2']);
 });

@@ -58,42 +58,72 @@ export interface ReadRecord {
 }
 
 /**
- * Reads a topic from the beginning until `done` says it has enough, or
- * `timeoutMs` passes; `read_committed` unless told otherwise.
+ * Reads a topic from the beginning until `done` says it has enough (or `timeoutMs` passes), then on to the end
+ * the topic has at that moment: its last stable offset, so every record committed by then is in the result,
+ * extra ones included. Without `done`, reads to the end the topic has now. `read_committed` unless told
+ * otherwise (then it reads at least to the last stable offset). Throws when the end is not reached in
+ * `endTimeoutMs`. To see records that are still to come (say, duplicates), wait first for what makes them final:
+ * the stage's group past its input, a stalled partition.
  */
 export async function readTopic(
   kafka: Kafka,
   topic: string,
   options: {
-    done: (records: ReadRecord[]) => boolean;
+    done?: (records: ReadRecord[]) => boolean;
+    /** How long to wait for `done`. @default 20000 */
     timeoutMs?: number;
-    /** After `done`, keep reading this long, so that records beyond the expected ones are seen too. @default 1000 */
-    settleMs?: number;
+    /** How long to wait, after `done`, to reach the end. @default 30000 */
+    endTimeoutMs?: number;
     readUncommitted?: boolean;
-  },
+  } = {},
 ): Promise<ReadRecord[]> {
-  const consumer = kafka.consumer({ groupId: uniqueName('reader'), readUncommitted: options.readUncommitted ?? false });
+  const done = options.done ?? (() => true);
+  const consumer = kafka.consumer({ groupId: uniqueName('reader'), readUncommitted: options.readUncommitted ?? false, maxWaitTimeInMs: 100 });
   const records: ReadRecord[] = [];
+  // Where each partition goes on: batches of only transaction markers or aborted records move it too.
+  const next = new Map<number, bigint>();
+  let check: () => void = () => undefined;
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    if (payload.lastOffset !== null && payload.lastOffset !== undefined) next.set(payload.partition, BigInt(payload.lastOffset) + 1n);
+    check();
+  });
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
-    let finish: () => void = () => undefined;
-    const finished = new Promise<void>((resolve) => (finish = resolve));
     await consumer.run({
       eachMessage: async ({ partition, message }) => {
         records.push(toRecord(partition, message));
-        if (options.done(records)) finish();
+        check();
       },
     });
-    if (options.done(records)) finish();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, options.timeoutMs ?? 20_000)));
-    await Promise.race([finished, timeout]);
-    clearTimeout(timer);
-    await new Promise((resolve) => setTimeout(resolve, options.settleMs ?? 1_000));
+    await until(() => done(records), options.timeoutMs ?? 20_000, (f) => (check = f));
+    const ends = await withAdmin(kafka, (admin) => admin.fetchTopicOffsets(topic));
+    const reached = () => ends.every((o) => BigInt(o.high) <= BigInt(o.low) || (next.get(o.partition) ?? BigInt(o.low)) >= BigInt(o.high));
+    const endTimeoutMs = options.endTimeoutMs ?? 30_000;
+    if (!(await until(reached, endTimeoutMs, (f) => (check = f)))) {
+      const behind = ends.filter((o) => (next.get(o.partition) ?? BigInt(o.low)) < BigInt(o.high)).map((o) => `[${o.partition}] at ${next.get(o.partition) ?? o.low} of ${o.high}`);
+      throw new Error(`${topic}: the reader did not reach the end in ${endTimeoutMs} ms: ${behind.join(', ')}`);
+    }
     return [...records];
   } finally {
     await consumer.disconnect();
+  }
+}
+
+/** Resolves true once `condition` holds (checked whenever `onChange`'s callback is called), false after `timeoutMs`. */
+async function until(condition: () => boolean, timeoutMs: number, onChange: (check: () => void) => void): Promise<boolean> {
+  if (condition()) return true;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(condition()), timeoutMs);
+      onChange(() => {
+        if (condition()) resolve(true);
+      });
+    });
+  } finally {
+    clearTimeout(timer);
+    onChange(() => undefined);
   }
 }
 

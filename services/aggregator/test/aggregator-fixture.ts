@@ -110,7 +110,7 @@ export async function aggregatorFixture(partitions = 3): Promise<AggregatorFixtu
       return latest;
     },
     async readLate(expected) {
-      return readTopic(kafka, topics.late, { done: (r) => r.length >= expected, timeoutMs: 30_000, settleMs: 2_000 });
+      return readTopic(kafka, topics.late, { done: (r) => r.length >= expected, timeoutMs: 30_000 });
     },
     async checkEntityStage() {
       const events = serde.decoder<EnrichedEvent>('EnrichedEvent');

@@ -97,7 +97,7 @@ export async function replayerFixture(): Promise<ReplayerFixture> {
       }
       throw new Error(`replay ${replayId} did not become ${status}: ${JSON.stringify(last)}`);
     },
-    readRaw: (expected, timeoutMs = 20_000) => readTopic(kafka, topics.raw, { done: (r) => r.length >= expected, timeoutMs, settleMs: 1_500 }),
+    readRaw: (expected, timeoutMs = 20_000) => readTopic(kafka, topics.raw, { done: (r) => r.length >= expected, timeoutMs }),
     sql: (text, params) => db.sql(text, params),
     async close() {
       await Promise.all(services.map((s) => s.stop()));

@@ -83,11 +83,11 @@ export async function enricherFixture(partitions = 3): Promise<EnricherFixture> 
       await producer.send({ topic: topics.catalog, acks: -1, messages: [{ key, value }] });
     },
     async readEnriched(expected, timeoutMs = 60_000) {
-      const records = await readTopic(kafka, topics.enriched, { done: (r) => r.length >= expected, timeoutMs, settleMs: 2_000 });
+      const records = await readTopic(kafka, topics.enriched, { done: (r) => r.length >= expected, timeoutMs });
       return Promise.all(records.map(async (record) => ({ ...(await enrichedDecoder.decode(record.value)), record })));
     },
     async readDeadLetters(expected, timeoutMs = 60_000) {
-      return readTopic(kafka, topics.dlq, { done: (r) => r.length >= expected, timeoutMs, settleMs: 1_000 });
+      return readTopic(kafka, topics.dlq, { done: (r) => r.length >= expected, timeoutMs });
     },
     async checkEffects() {
       const activityDecoder = serde.decoder<ActivityEvent>('ActivityEvent');

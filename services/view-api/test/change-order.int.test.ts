@@ -44,8 +44,6 @@ async function begin(): Promise<PoolClient> {
   return client;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 test('two projection writers (two partitions, or two replicas) publish their changes in the order of their sequence numbers, so no live stream or catch-up skips one', async () => {
   // Writer A takes its sequence number first and commits late; writer B, on another partition, key and
   // time bucket (nothing of A's to wait for), commits as soon as it can.
@@ -53,13 +51,17 @@ test('two projection writers (two partitions, or two replicas) publish their cha
   const b = await begin();
   try {
     const [changeA] = await store.apply(a, 0, [{ record: windowRecord('order-a', BASE), partition: 0, offset: '0' }]);
+    const bPid = (await b.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+    let bCommitted = false;
     const bDone = store.apply(b, 1, [{ record: windowRecord('order-b', BASE + 3 * 3_600_000), partition: 1, offset: '0' }]).then(async (changes) => {
       await b.query('commit');
+      bCommitted = true;
       return changes;
     });
-    const state = await Promise.race([bDone.then(() => 'committed'), sleep(1_000).then(() => 'waiting')]);
-    // B may not commit a later number before A: it waits for A.
-    expect(state).toBe('waiting');
+    // B may not commit a later number before A: Postgres shows it waiting for the lock A holds.
+    const waitingFor = async () => (await pool.query<{ wait: string | null }>('select wait_event as wait from pg_stat_activity where pid = $1', [bPid])).rows[0]?.wait ?? null;
+    await eventually('writer B waits for writer A', waitingFor, (wait) => wait === 'advisory', 30_000);
+    expect(bCommitted).toBe(false);
     await a.query('commit');
     const [changeB] = await bDone;
     expect(BigInt(changeB!.seq)).toBeGreaterThan(BigInt(changeA!.seq));

@@ -8,6 +8,7 @@ import { gatewayMetrics } from './metrics';
 import { openApiDocument } from './openapi';
 import { RateLimiter } from './rate-limit';
 import { gatewayRoutes } from './routes';
+import { DEFAULT_LIMITS, type Limits } from './validation';
 
 void runService({
   name: 'ingest-gateway',
@@ -61,23 +62,25 @@ void runService({
       await producer.get();
       await admin.describeCluster();
     });
+    // One set of limits for validation and for the OpenAPI document that states them.
+    const limits: Limits = {
+      maxEvents: config.GATEWAY_MAX_EVENTS_PER_REQUEST,
+      maxAttributes: config.GATEWAY_MAX_ATTRIBUTES,
+      maxAttributeLength: config.GATEWAY_MAX_ATTRIBUTE_LENGTH,
+      maxIdLength: DEFAULT_LIMITS.maxIdLength,
+    };
     http.app.use(
       gatewayRoutes({
         events: { batcher: eventsBatcher, encoder: eventEncoder },
         catalog: { batcher: catalogBatcher, encoder: catalogEncoder },
         apiKeys,
         rateLimiter: new RateLimiter(config.GATEWAY_RATE_LIMIT_PER_SEC, config.GATEWAY_RATE_LIMIT_BURST),
-        limits: {
-          maxEvents: config.GATEWAY_MAX_EVENTS_PER_REQUEST,
-          maxAttributes: config.GATEWAY_MAX_ATTRIBUTES,
-          maxAttributeLength: config.GATEWAY_MAX_ATTRIBUTE_LENGTH,
-          maxIdLength: 256,
-        },
+        limits,
         maxBodyBytes: config.GATEWAY_MAX_BODY_BYTES,
         ackTimeoutMs: config.GATEWAY_ACK_TIMEOUT_MS,
         retryAfterSec: config.GATEWAY_RETRY_AFTER_SEC,
         metrics: gatewayMetricSet,
-        openApi: openApiDocument({ maxEvents: config.GATEWAY_MAX_EVENTS_PER_REQUEST }),
+        openApi: openApiDocument({ limits }),
       }),
     );
   },

@@ -1,13 +1,30 @@
 import { errorResponse, errorSchema } from '@sluice/runtime';
 import { GATEWAY_ERRORS } from './errors';
-
+import type { Limits } from './validation';
 
 const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'string', pattern: '^[0-9]+$' } } };
 
 const error = (...codes: (keyof typeof GATEWAY_ERRORS)[]) => errorResponse(GATEWAY_ERRORS, ...codes);
 
-/** OpenAPI 3.1 description of exactly what the gateway does; the tests check real responses against it. */
-export function openApiDocument(options: { maxEvents: number; serverUrl?: string }) {
+// What validation refuses in text, as patterns: control characters in ids, types and names; NUL in free text.
+// (Text must also be well-formed Unicode: no lone surrogate, which a pattern cannot say.)
+const IDENTIFIER = '^[^\\u0000-\\u001f\\u007f]*$';
+const TEXT = '^[^\\u0000]*$';
+
+/**
+ * OpenAPI 3.1 description of exactly what the gateway does, with the limits validation enforces (the same
+ * `Limits`; lengths in Unicode code points, as JSON Schema counts them). The tests check real responses
+ * against it, and that it accepts exactly the bodies validation accepts.
+ */
+export function openApiDocument(options: { limits: Limits; serverUrl?: string }) {
+  const { limits } = options;
+  const id = { type: 'string', minLength: 1, maxLength: limits.maxIdLength, pattern: IDENTIFIER };
+  const attributes = {
+    type: ['object', 'null'],
+    maxProperties: limits.maxAttributes,
+    propertyNames: { maxLength: limits.maxAttributeLength, pattern: IDENTIFIER },
+    additionalProperties: { type: 'string', maxLength: limits.maxAttributeLength, pattern: TEXT },
+  };
   return {
     openapi: '3.1.0',
     info: {
@@ -28,20 +45,20 @@ export function openApiDocument(options: { maxEvents: number; serverUrl?: string
           additionalProperties: false,
           required: ['eventId', 'type', 'entityId', 'occurredAt', 'value'],
           properties: {
-            eventId: { type: 'string', minLength: 1, maxLength: 256, description: 'Idempotency key: resend the same eventId when retrying.' },
-            type: { type: 'string', minLength: 1, maxLength: 256 },
-            entityId: { type: 'string', minLength: 1, maxLength: 256, description: 'The partition key.' },
-            userId: { type: ['string', 'null'], minLength: 1, maxLength: 256 },
+            eventId: { ...id, description: 'Idempotency key: resend the same eventId when retrying.' },
+            type: id,
+            entityId: { ...id, description: 'The partition key.' },
+            userId: { ...id, type: ['string', 'null'] },
             occurredAt: { type: 'string', format: 'date-time', description: 'RFC 3339 event time.' },
             value: { type: 'number' },
-            attributes: { type: 'object', additionalProperties: { type: 'string' } },
+            attributes,
           },
         },
         EventBatch: {
           type: 'object',
           additionalProperties: false,
           required: ['events'],
-          properties: { events: { type: 'array', minItems: 1, maxItems: options.maxEvents, items: { $ref: '#/components/schemas/Event' } } },
+          properties: { events: { type: 'array', minItems: 1, maxItems: limits.maxEvents, items: { $ref: '#/components/schemas/Event' } } },
         },
         Accepted: {
           type: 'object',
@@ -65,10 +82,10 @@ export function openApiDocument(options: { maxEvents: number; serverUrl?: string
           additionalProperties: false,
           required: ['name', 'category'],
           properties: {
-            name: { type: 'string', minLength: 1 },
-            category: { type: 'string', minLength: 1, maxLength: 256 },
+            name: { type: 'string', minLength: 1, maxLength: limits.maxAttributeLength, pattern: TEXT },
+            category: id,
             price: { type: ['number', 'null'] },
-            attributes: { type: 'object', additionalProperties: { type: 'string' } },
+            attributes,
             updatedAt: { type: 'string', format: 'date-time', description: 'Defaults to the time of the request.' },
           },
         },
@@ -102,7 +119,7 @@ export function openApiDocument(options: { maxEvents: number; serverUrl?: string
         },
       },
       '/v1/catalog/{entityId}': {
-        parameters: [{ name: 'entityId', in: 'path', required: true, schema: { type: 'string', minLength: 1, maxLength: 256 } }],
+        parameters: [{ name: 'entityId', in: 'path', required: true, schema: id }],
         put: {
           summary: 'Create or replace the catalog entry of an entity (compacted catalog.items)',
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/CatalogItem' } } } },

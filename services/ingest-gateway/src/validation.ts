@@ -30,6 +30,18 @@ export function parseRfc3339(text: string): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
+/**
+ * Length in Unicode code points, as JSON Schema's maxLength counts (and the OpenAPI document states):
+ * a character outside the Basic Multilingual Plane is one, not two UTF-16 units. Counted only when the
+ * UTF-16 length is past `max` (a string within it in units is within it in code points).
+ */
+function longerThan(value: string, max: number): boolean {
+  if (value.length <= max) return false;
+  let points = 0;
+  for (const _ of value) if (++points > max) return true;
+  return false;
+}
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** A string field: ids, types and names are `identifier`s (no control characters); names for people are `text`. */
@@ -42,7 +54,7 @@ function text(value: unknown, path: string, problems: Problem[], index: number |
   let problem: string | undefined;
   if (typeof value !== 'string') at('must be a string');
   else if (value.length === 0) at('must not be empty');
-  else if (value.length > max) at(`must be at most ${max} characters`);
+  else if (longerThan(value, max)) at(`must be at most ${max} characters`);
   else if ((problem = textProblem(value, kind)) !== undefined) at(problem);
   else return value;
   return undefined;
@@ -63,8 +75,8 @@ function attributes(value: unknown, path: string, problems: Problem[], index: nu
     const where = `${path}/${JSON.stringify(k).slice(1, -1)}`;
     let problem: string | undefined;
     if (typeof v !== 'string') at(where, 'must be a string');
-    else if (v.length > limits.maxAttributeLength) at(where, `must be at most ${limits.maxAttributeLength} characters`);
-    else if (k.length > limits.maxAttributeLength) at(where, `name must be at most ${limits.maxAttributeLength} characters`);
+    else if (longerThan(v, limits.maxAttributeLength)) at(where, `must be at most ${limits.maxAttributeLength} characters`);
+    else if (longerThan(k, limits.maxAttributeLength)) at(where, `name must be at most ${limits.maxAttributeLength} characters`);
     else if ((problem = textProblem(k, 'identifier')) !== undefined) at(where, `name ${problem}`);
     else if ((problem = textProblem(v, 'text')) !== undefined) at(where, problem);
     else out[k] = v;
@@ -122,7 +134,7 @@ const CATALOG_FIELDS = new Set(['name', 'category', 'price', 'attributes', 'upda
 /** The body of PUT /v1/catalog/{entityId}. `updatedAt` defaults to the time of the request. */
 export function validateCatalogItem(entityId: string, body: unknown, now: number, limits: Limits = DEFAULT_LIMITS): { item: CatalogItem } | { problems: Problem[] } {
   const problems: Problem[] = [];
-  if (entityId.length === 0 || entityId.length > limits.maxIdLength) problems.push({ path: '(path)/entityId', message: `must be 1 to ${limits.maxIdLength} characters` });
+  if (entityId.length === 0 || longerThan(entityId, limits.maxIdLength)) problems.push({ path: '(path)/entityId', message: `must be 1 to ${limits.maxIdLength} characters` });
   else {
     const problem = textProblem(entityId, 'identifier');
     if (problem) problems.push({ path: '(path)/entityId', message: problem });

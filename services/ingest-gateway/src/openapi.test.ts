@@ -1,0 +1,75 @@
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import fc from 'fast-check';
+import { openApiDocument } from './openapi';
+import { validateCatalogItem, validateEvents, type Limits } from './validation';
+
+// Small limits, so that generated bodies fall on both sides of each.
+const limits: Limits = { maxEvents: 3, maxAttributes: 2, maxAttributeLength: 4, maxIdLength: 5 };
+const doc = openApiDocument({ limits });
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+addFormats(ajv);
+ajv.addSchema({ $id: 'doc', components: doc.components }, 'doc');
+const requestSchema = (path: '/v1/events' | '/v1/catalog/{entityId}', method: 'post' | 'put') => {
+  const schema = (doc.paths[path] as Record<string, { requestBody: { content: { 'application/json': { schema: unknown } } } }>)[method]!.requestBody.content['application/json'].schema;
+  return ajv.compile({ $id: `request-${method}`, ...JSON.parse(JSON.stringify(schema).replaceAll('"#/components', '"doc#/components')) });
+};
+
+// Characters that sit on the edges of the rules: control characters (refused in ids), NUL (refused everywhere),
+// tab and newline (text), one outside the Basic Multilingual Plane (one character, two UTF-16 units), and plain ones.
+const char = fc.constantFrom('a', 'Z', ' ', 'é', '😀', '𝄞', '\u0000', '\t', '\n', '\u001f', '\u007f', '\u00a0');
+const edgy = fc.string({ unit: char, maxLength: 7 });
+// Mostly text that passes, so that acceptance is exercised as well as refusal; lengths still cross the limits.
+const text = fc.oneof({ arbitrary: fc.string({ unit: fc.constantFrom('a', 'é', '😀', ' '), minLength: 1, maxLength: 6 }), weight: 4 }, { arbitrary: edgy, weight: 1 });
+const attributes = fc.oneof(fc.dictionary(text, text, { maxKeys: 3 }), fc.constant(null), fc.constant('x'), fc.dictionary(text, fc.integer(), { maxKeys: 1 }));
+const event = fc.record(
+  {
+    eventId: fc.oneof(text, fc.integer()),
+    type: text,
+    entityId: text,
+    userId: fc.oneof(text, fc.constant(null)),
+    occurredAt: fc.constantFrom('2026-01-31T12:00:00Z', '2026-01-31T12:00:00.123+02:00', '2026-13-01T00:00:00Z', 'yesterday'),
+    value: fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constant('1')),
+    attributes,
+  },
+  { requiredKeys: [] },
+);
+// Mostly valid events, so that acceptance is exercised as well as refusal.
+const likely = fc.record(
+  { eventId: text, type: text, entityId: text, occurredAt: fc.constant('2026-01-31T12:00:00Z'), value: fc.double({ noNaN: true, noDefaultInfinity: true }), userId: fc.oneof(text, fc.constant(null)), attributes, extra: fc.constant(true) },
+  { requiredKeys: ['eventId', 'type', 'entityId', 'occurredAt', 'value'] },
+).chain((e) => fc.boolean().map((keepExtra) => Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'extra' || keepExtra))));
+
+test('the OpenAPI document accepts exactly the events the gateway accepts, at its limits', () => {
+  const validate = requestSchema('/v1/events', 'post');
+  const body = fc.oneof(event, likely, fc.record({ events: fc.array(fc.oneof(event, likely), { maxLength: 4 }) }));
+  let accepted = 0;
+  fc.assert(
+    fc.property(body, (b) => {
+      const gateway = 'events' in validateEvents(b, limits);
+      if (gateway) accepted++;
+      return validate(b) === gateway;
+    }),
+    { numRuns: 3_000 },
+  );
+  // The property says something only if both outcomes occurred.
+  expect(accepted).toBeGreaterThan(100);
+});
+
+test('…and exactly the catalog entries', () => {
+  const validate = requestSchema('/v1/catalog/{entityId}', 'put');
+  const item = fc.record(
+    { name: text, category: text, price: fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constant(null), fc.constant('1')), attributes, updatedAt: fc.constantFrom('2026-01-31T12:00:00Z', 'soon') },
+    { requiredKeys: ['name', 'category'] },
+  );
+  let accepted = 0;
+  fc.assert(
+    fc.property(item, (b) => {
+      const gateway = 'item' in validateCatalogItem('sku-1', b, 0, limits);
+      if (gateway) accepted++;
+      return validate(b) === gateway;
+    }),
+    { numRuns: 3_000 },
+  );
+  expect(accepted).toBeGreaterThan(100);
+});

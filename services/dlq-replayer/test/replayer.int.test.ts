@@ -1,4 +1,4 @@
-import { eventually, type TestService } from '@sluice/testing';
+import { eventually, openApiChecker, type TestService } from '@sluice/testing';
 import { event, replayerFixture, TOKEN, type ReplayerFixture } from './replayer-fixture';
 
 jest.setTimeout(180_000);
@@ -189,4 +189,45 @@ test('kill -9 during a replay, then restart: it resumes, nothing lost, nothing p
   const raw = await dlq.readRaw(10_000, 8_000);
   const produced = raw.filter((r) => r.headers['dlq.replay.id'] === started.body.replayId).map((r) => r.headers['dlq.replay.item']);
   expect(produced.sort()).toEqual([...ids].sort());
+});
+
+test('real responses match /openapi.json, on every operation', async () => {
+  const doc = (await dlq.call(api, 'GET', '/openapi.json')).body;
+  const checker = openApiChecker(doc);
+  const problems: string[] = [];
+  const call = async (route: string, method: string, path: string, body?: unknown, token?: string | null) => {
+    const res = await dlq.call(api, method, path, body, token);
+    problems.push(...checker.check(route, method, res));
+    return res;
+  };
+  await dlq.deadLetter([event('openapi'), event('openapi'), event('openapi')]);
+  const rows = await indexed(withKey('openapi', 3), '&status=pending');
+  const [a, b, c] = rows.filter((d) => d.key.startsWith('openapi')).map((d) => d.id);
+
+  await call('/admin/dlq', 'get', '/admin/dlq?key=openapi&limit=2');
+  await call('/admin/dlq', 'get', '/admin/dlq?limit=0');
+  await call('/admin/dlq', 'get', '/admin/dlq', undefined, null);
+  await call('/admin/dlq/export', 'get', '/admin/dlq/export?key=openapi&format=csv');
+  await call('/admin/dlq/export', 'get', '/admin/dlq/export?format=xml');
+  await call('/admin/overview', 'get', '/admin/overview');
+  await call('/admin/audit', 'get', '/admin/audit?limit=5');
+  await call('/admin/audit', 'get', '/admin/audit?limit=0');
+  await call('/admin/dlq/{id}', 'get', `/admin/dlq/${a}`);
+  await call('/admin/dlq/{id}', 'get', '/admin/dlq/999999999999');
+  await call('/admin/dlq/{id}/discard', 'post', `/admin/dlq/${c}/discard`, {});
+  await call('/admin/dlq/{id}/discard', 'post', `/admin/dlq/${c}/discard`, { reason: 'openapi test' });
+  await call('/admin/dlq/{id}/discard', 'post', `/admin/dlq/${c}/discard`, { reason: 'again' });
+  await call('/admin/dlq/{id}/discard', 'post', '/admin/dlq/999999999999/discard', { reason: 'none' });
+  await call('/admin/dlq/replays', 'post', '/admin/dlq/replays', { ids: [a, b], dryRun: true });
+  await call('/admin/dlq/replays', 'post', '/admin/dlq/replays', []);
+  await call('/admin/dlq/replays', 'post', '/admin/dlq/replays', { ids: [a], bogus: 1 });
+  const started = await call('/admin/dlq/replays', 'post', '/admin/dlq/replays', { ids: [a, b], ratePerSec: 1 });
+  await call('/admin/dlq/replays', 'post', '/admin/dlq/replays', { ids: [b] });
+  await call('/admin/dlq/replays/{id}', 'get', `/admin/dlq/replays/${started.body.replayId}`);
+  await call('/admin/dlq/replays/{id}', 'get', '/admin/dlq/replays/00000000-0000-0000-0000-000000000000');
+  await call('/admin/dlq/replays/{id}/cancel', 'post', `/admin/dlq/replays/${started.body.replayId}/cancel`);
+  await call('/admin/dlq/replays/{id}/cancel', 'post', '/admin/dlq/replays/00000000-0000-0000-0000-000000000000/cancel');
+  expect(started.status).toBe(202);
+  expect(problems).toEqual([]);
+  expect(checker.unchecked()).toEqual([]);
 });

@@ -302,6 +302,35 @@ export async function startS3Proxy(paths: StackPaths, state: StackState, options
 }
 
 /**
+ * Starts what `options` asks for beyond Kafka and Postgres (S3Proxy, the services, Prometheus) and `current()`
+ * does not run yet; how many it started.
+ */
+async function startWhatIsMissing(paths: StackPaths, current: () => StackState, options: StackOptions, say: Say): Promise<number> {
+  let started = 0;
+  const runs = (name: string) => Boolean(current().processes[name]);
+  if (options.only !== 'kafka') {
+    if (options.s3 && !runs('s3proxy')) {
+      say(`starting S3Proxy on port ${options.s3Port}`);
+      await startS3Proxy(paths, current(), { port: options.s3Port });
+      started++;
+    }
+    for (const spec of availableServices()) {
+      if ((options.only === 'infra' && !spec.infra) || runs(spec.name)) continue;
+      const port = spec.name === 'schema-registry' ? options.registryPort : spec.port;
+      say(`starting ${spec.name} on port ${port}`);
+      await startService(paths, current(), spec, { port });
+      started++;
+    }
+  }
+  if (options.observability && !runs('prometheus')) {
+    say(`starting Prometheus on port ${options.prometheusPort}`);
+    await startPrometheus(paths, current(), { port: options.prometheusPort });
+    started++;
+  }
+  return started;
+}
+
+/**
  * Brings the stack up. A stack that is already up and whole is left as it is;
  * whatever an earlier run left behind (a runner killed midway, a process that
  * died) is stopped first and the stack starts afresh with empty data.
@@ -310,17 +339,8 @@ export async function up(options: StackOptions, say: Say, paths = stackPaths()):
   const previous = readState(paths);
   if (previous?.status === 'up' && Object.values(previous.processes).every((p) => isAlive(p.pid))) {
     // A smaller stack (say --only infra) grows to what is asked for now.
-    const missing = options.only === 'kafka' ? [] : availableServices().filter((s) => (options.only === 'all' || s.infra) && !previous.processes[s.name]);
-    say(missing.length === 0 ? 'the stack is already up' : `the stack is up; starting ${missing.map((s) => s.name).join(', ')}`);
-    if (options.s3 && !previous.processes.s3proxy && options.only !== 'kafka') {
-      say(`starting S3Proxy on port ${options.s3Port}`);
-      await startS3Proxy(paths, previous, { port: options.s3Port });
-    }
-    for (const spec of missing) await startService(paths, readState(paths) ?? previous, spec, { port: spec.name === 'schema-registry' ? options.registryPort : spec.port });
-    if (options.observability && !previous.processes.prometheus) {
-      say(`starting Prometheus on port ${options.prometheusPort}`);
-      await startPrometheus(paths, readState(paths) ?? previous, { port: options.prometheusPort });
-    }
+    const started = await startWhatIsMissing(paths, () => readState(paths) ?? previous, options, say);
+    if (started === 0) say('the stack is already up');
     return readState(paths) ?? previous;
   }
   if (previous) {
@@ -343,23 +363,8 @@ export async function up(options: StackOptions, say: Say, paths = stackPaths()):
   };
   writeState(paths, state);
   await startKafka(paths, state, options, say);
-  if (options.only !== 'kafka') {
-    await startPostgres(paths, state, options, say);
-    if (options.s3) {
-      say(`starting S3Proxy on port ${options.s3Port}`);
-      await startS3Proxy(paths, state, { port: options.s3Port });
-    }
-    for (const spec of availableServices()) {
-      if (options.only === 'infra' && !spec.infra) continue;
-      const port = spec.name === 'schema-registry' ? options.registryPort : spec.port;
-      say(`starting ${spec.name} on port ${port}`);
-      await startService(paths, state, spec, { port });
-    }
-  }
-  if (options.observability) {
-    say(`starting Prometheus on port ${options.prometheusPort}`);
-    await startPrometheus(paths, state, { port: options.prometheusPort });
-  }
+  if (options.only !== 'kafka') await startPostgres(paths, state, options, say);
+  await startWhatIsMissing(paths, () => state, options, say);
   state.status = 'up';
   writeState(paths, state);
   return state;

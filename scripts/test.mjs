@@ -3,7 +3,7 @@
 // one line: "N passed, N failed". Lint and type-check count as one check;
 // each jest test counts as one, and a test file that cannot run counts as a failure.
 // Extra arguments go to jest (for example: --selectProjects unit).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -47,8 +47,27 @@ console.log('== jest: unit, integration and e2e, one file at a time');
 mkdirSync(stateDir, { recursive: true });
 const results = join(stateDir, 'jest-results.json');
 rmSync(results, { force: true });
-const jestArgs = ['--runInBand', '--forceExit', '--json', `--outputFile=${results}`, ...(process.env.CI ? ['--ci'] : []), ...process.argv.slice(2)];
-const jest = spawnSync(process.execPath, [join(root, 'node_modules/jest/bin/jest.js'), ...jestArgs], { stdio: 'inherit', cwd: root });
+const jestArgs = ['--runInBand', '--json', `--outputFile=${results}`, ...(process.env.CI ? ['--ci'] : []), ...process.argv.slice(2)];
+// No --forceExit: a test that leaves a handle open (a client, a server, a timer) keeps jest alive after its
+// results are written. Then jest is stopped and that counts as a failure, rather than the run hanging or the
+// leak going unseen.
+const EXIT_GRACE_MS = 30_000;
+const jest = await new Promise((resolve) => {
+  const child = spawn(process.execPath, [join(root, 'node_modules/jest/bin/jest.js'), ...jestArgs], { stdio: 'inherit', cwd: root });
+  let hung = false;
+  let resultsSeenAt;
+  const watch = setInterval(() => {
+    if (resultsSeenAt === undefined && existsSync(results)) resultsSeenAt = Date.now();
+    if (resultsSeenAt !== undefined && Date.now() - resultsSeenAt > EXIT_GRACE_MS) {
+      hung = true;
+      child.kill('SIGKILL');
+    }
+  }, 1_000);
+  child.on('exit', (status) => {
+    clearInterval(watch);
+    resolve({ status, hung });
+  });
+});
 
 if (existsSync(results)) {
   const summary = JSON.parse(readFileSync(results, 'utf8'));
@@ -61,7 +80,10 @@ if (existsSync(results)) {
 } else {
   failed++;
 }
-if (jest.status !== 0 && failed === 0) failed++;
+if (jest.hung) {
+  console.error(`jest did not exit ${EXIT_GRACE_MS / 1000} s after its results: a test left a handle open (run files alone with --detectOpenHandles to find it); counted as a failure`);
+  failed++;
+} else if (jest.status !== 0 && failed === 0) failed++;
 
 if (!reuse) {
   console.log('== stopping the local stack');

@@ -53,7 +53,8 @@ export async function startKafkaCluster(options: { nodes?: number; controllers?:
   const defaults = stackPaths();
   const paths = stackPaths({ ...process.env, SLUICE_STATE_DIR: join(defaults.stateDir, 'cluster'), SLUICE_CACHE_DIR: defaults.cacheDir });
   const nodes = options.nodes ?? 3;
-  const controllers = options.controllers ?? clusterControllersFromEnv();
+  // Validated as the stack runner validates SLUICE_KAFKA_CONTROLLERS; one controller unless told otherwise.
+  const controllers = options.controllers ?? optionsFromEnv({ ...process.env, SLUICE_KAFKA_CONTROLLERS: process.env.SLUICE_TEST_CLUSTER_CONTROLLERS || '1' }).kafkaControllers;
   const stackOptions = { ...optionsFromEnv(), kafkaPort: options.port ?? Number(process.env.SLUICE_TEST_CLUSTER_PORT ?? 19092), kafkaNodes: nodes, kafkaControllers: controllers, kafkaHeapMb: options.heapMb ?? 384, only: 'kafka' as const, observability: false };
   const log: string[] = [];
   await up(stackOptions, (line) => log.push(line), paths);
@@ -78,12 +79,4 @@ export async function startKafkaCluster(options: { nodes?: number; controllers?:
     },
     close: () => (closed ??= down(() => undefined, paths, process.env.SLUICE_KEEP_CLUSTER_AT ? { keepDataAt: process.env.SLUICE_KEEP_CLUSTER_AT } : {})),
   };
-}
-
-function clusterControllersFromEnv(): number {
-  const value = process.env.SLUICE_TEST_CLUSTER_CONTROLLERS;
-  if (value === undefined || value === '') return 1;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`SLUICE_TEST_CLUSTER_CONTROLLERS must be a whole number, got "${value}"`);
-  return n;
 }

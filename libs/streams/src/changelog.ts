@@ -18,3 +18,20 @@ export function changelogTopicSpec(application: string, store: string, partition
 export function resumeOffset(progress: bigint | undefined, groupOffset: bigint | undefined): bigint | undefined {
   return progress ?? groupOffset;
 }
+
+/**
+ * Keys the runtime writes to a task's changelog partition (in the first store that follows the task's input) beside
+ * the store's own entries; no store ever holds them, and a store key never starts with NUL.
+ */
+export const RUNTIME_KEYS = {
+  /**
+   * The input's next offset, recorded by every transaction. Written in the same transaction as the outputs, it
+   * cannot disagree with them; an offset fetch without KIP-447's require_stable returns the previous offset while a
+   * committed transaction's offsets are still being written.
+   */
+  progress: '\u0000sluice.next-offset',
+  /** A watermarked repartition task's per-source progress. */
+  watermarks: '\u0000sluice.watermarks',
+  /** A source task's event time: restored, a restart judges records as before. */
+  eventTime: '\u0000sluice.event-time',
+} as const;

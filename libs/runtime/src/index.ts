@@ -1,7 +1,7 @@
 export { ConfigError, env, kafkaClientConfig, kafkaEnvShape, loadConfig, RuntimeError, RUNTIME_ERROR_CODES, type ConfigIssue, type Env, type EnvSchema, type KafkaEnv, type RuntimeErrorCode } from '@sluice/config';
 export { serviceEnvShape } from './config';
 export { createHttpServer, errorBody, HttpError, toHttpError, verifyUtf8, type ErrorBody, type HttpServer, type ReadinessCheck } from './http';
-export { textProblem } from './text';
+export { longerThan, textProblem, TEXT_PATTERNS } from './text';
 export { createKafka, isTransientKafkaError } from './kafka';
 export { closeOnce, Lifecycle, type LifecycleOptions, type LifecycleState } from './lifecycle';
 export { createLogger, type Logger } from './logger';

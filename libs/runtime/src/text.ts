@@ -19,3 +19,24 @@ export function textProblem(text: string, kind: 'identifier' | 'text'): string |
   if (kind === 'text' && text.includes('\u0000')) return 'must not contain NUL (U+0000)';
   return undefined;
 }
+
+/**
+ * The rules of `textProblem` as JSON Schema patterns, for OpenAPI documents: no control character in an
+ * identifier, no NUL in text. (Text must also be well-formed Unicode: no lone surrogate, which a pattern cannot say.)
+ */
+export const TEXT_PATTERNS = {
+  identifier: '^[^\\u0000-\\u001f\\u007f]*$',
+  text: '^[^\\u0000]*$',
+} as const;
+
+/**
+ * Length in Unicode code points, as JSON Schema's maxLength counts (and the OpenAPI documents state):
+ * a character outside the Basic Multilingual Plane is one, not two UTF-16 units. Counted only when the
+ * UTF-16 length is past `max` (a string within it in units is within it in code points).
+ */
+export function longerThan(value: string, max: number): boolean {
+  if (value.length <= max) return false;
+  let points = 0;
+  for (const _ of value) if (++points > max) return true;
+  return false;
+}

@@ -1,19 +1,11 @@
-import Ajv2020 from 'ajv/dist/2020';
-import addFormats from 'ajv-formats';
+import { openApiValidators } from '@sluice/testing';
 import fc from 'fast-check';
 import { openApiDocument } from './openapi';
 import { validateCatalogItem, validateEvents, type Limits } from './validation';
 
 // Small limits, so that generated bodies fall on both sides of each.
 const limits: Limits = { maxEvents: 3, maxAttributes: 2, maxAttributeLength: 4, maxIdLength: 5 };
-const doc = openApiDocument({ limits });
-const ajv = new Ajv2020({ strict: false, allErrors: true });
-addFormats(ajv);
-ajv.addSchema({ $id: 'doc', components: doc.components }, 'doc');
-const requestSchema = (path: '/v1/events' | '/v1/catalog/{entityId}', method: 'post' | 'put') => {
-  const schema = (doc.paths[path] as Record<string, { requestBody: { content: { 'application/json': { schema: unknown } } } }>)[method]!.requestBody.content['application/json'].schema;
-  return ajv.compile({ $id: `request-${method}`, ...JSON.parse(JSON.stringify(schema).replaceAll('"#/components', '"doc#/components')) });
-};
+const requestSchema = (path: '/v1/events' | '/v1/catalog/{entityId}', method: 'post' | 'put') => openApiValidators(openApiDocument({ limits })).body(path, method);
 
 // Characters that sit on the edges of the rules: control characters (refused in ids), NUL (refused everywhere),
 // tab and newline (text), one outside the Basic Multilingual Plane (one character, two UTF-16 units), and plain ones.

@@ -1,4 +1,4 @@
-import { errorResponse, errorSchema } from '@sluice/runtime';
+import { errorResponse, errorSchema, TEXT_PATTERNS } from '@sluice/runtime';
 import { GATEWAY_ERRORS } from './errors';
 import type { Limits } from './validation';
 
@@ -7,9 +7,7 @@ const retryAfter = { 'Retry-After': { description: 'Seconds to wait before retry
 const error = (...codes: (keyof typeof GATEWAY_ERRORS)[]) => errorResponse(GATEWAY_ERRORS, ...codes);
 
 // What validation refuses in text, as patterns: control characters in ids, types and names; NUL in free text.
-// (Text must also be well-formed Unicode: no lone surrogate, which a pattern cannot say.)
-const IDENTIFIER = '^[^\\u0000-\\u001f\\u007f]*$';
-const TEXT = '^[^\\u0000]*$';
+const { identifier: IDENTIFIER, text: TEXT } = TEXT_PATTERNS;
 
 /**
  * OpenAPI 3.1 description of exactly what the gateway does, with the limits validation enforces (the same

@@ -1,5 +1,5 @@
 import type { ActivityEvent, CatalogItem } from '@sluice/contracts';
-import { textProblem } from '@sluice/runtime';
+import { longerThan, textProblem } from '@sluice/runtime';
 
 /** One thing wrong with a request body: where (JSON pointer from the body) and what. */
 export interface Problem {
@@ -28,18 +28,6 @@ export function parseRfc3339(text: string): number | undefined {
   if (month! < 1 || month! > 12 || day! < 1 || day! > 31 || hour! > 23 || minute! > 59 || second! > 60) return undefined;
   const ms = Date.parse(text.toUpperCase());
   return Number.isFinite(ms) ? ms : undefined;
-}
-
-/**
- * Length in Unicode code points, as JSON Schema's maxLength counts (and the OpenAPI document states):
- * a character outside the Basic Multilingual Plane is one, not two UTF-16 units. Counted only when the
- * UTF-16 length is past `max` (a string within it in units is within it in code points).
- */
-function longerThan(value: string, max: number): boolean {
-  if (value.length <= max) return false;
-  let points = 0;
-  for (const _ of value) if (++points > max) return true;
-  return false;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -1,15 +1,15 @@
 import { errorResponse, errorSchema } from '@sluice/runtime';
+import { EVENT_ID_PATTERN, queryParameters } from './query';
 import { VIEW_ERRORS } from './routes';
 
 const error = (...codes: (keyof typeof VIEW_ERRORS)[]) => errorResponse(VIEW_ERRORS, ...codes);
-const time = (name: string, description: string) => ({ name, in: 'query', required: false, description, schema: { type: 'string', format: 'date-time' } });
-const dimension = (required: boolean) => ({ name: 'dimension', in: 'query', required, schema: { type: 'string', enum: ['entity', 'category'] } });
 
 /** OpenAPI 3.1 description of the query API; the tests check real responses against it. */
 export function openApiDocument(maxLimit: number) {
+  const parameters = queryParameters(maxLimit);
   return {
     openapi: '3.1.0',
-    info: { title: 'Sluice view-api', version: '1.0.0', description: 'Window aggregates as the aggregator decided them, projected exactly once into Postgres.' },
+    info: { title: 'Sluice view-api', version: '1.0.0', description: 'Window aggregates as the aggregator decided them, projected exactly once into Postgres. A query parameter a route does not list is refused (400 INVALID_PARAMETER), as is one given twice.' },
     components: {
       schemas: {
         Window: {
@@ -63,14 +63,7 @@ export function openApiDocument(maxLimit: number) {
       '/v1/aggregates': {
         get: {
           summary: 'Windows of one dimension (optionally one key) in a time range, ordered by window start then key, a page at a time',
-          parameters: [
-            dimension(true),
-            { name: 'key', in: 'query', required: false, schema: { type: 'string', minLength: 1, maxLength: 256 } },
-            time('from', 'Windows starting at or after this time'),
-            time('to', 'Windows starting before this time'),
-            { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: maxLimit, default: 100 } },
-            { name: 'cursor', in: 'query', required: false, description: 'nextCursor of the previous page', schema: { type: 'string' } },
-          ],
+          parameters: parameters.aggregates,
           responses: {
             '200': { description: 'A page of windows; ETag, and 304 for a matching If-None-Match', content: { 'application/json': { schema: { $ref: '#/components/schemas/WindowPage' } } } },
             '304': { description: 'Not modified' },
@@ -81,13 +74,7 @@ export function openApiDocument(maxLimit: number) {
       '/v1/top': {
         get: {
           summary: 'The keys with the highest total count or sum over the windows starting in a range (default: the last 24 hours)',
-          parameters: [
-            dimension(true),
-            time('from', 'Default: 24 hours before to'),
-            time('to', 'Default: now'),
-            { name: 'metric', in: 'query', required: false, schema: { type: 'string', enum: ['count', 'sum'], default: 'count' } },
-            { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: maxLimit, default: 10 } },
-          ],
+          parameters: parameters.top,
           responses: {
             '200': { description: 'The top keys', content: { 'application/json': { schema: { $ref: '#/components/schemas/Top' } } } },
             '304': { description: 'Not modified' },
@@ -99,9 +86,8 @@ export function openApiDocument(maxLimit: number) {
         get: {
           summary: 'Server-sent events: each window change as it is projected (event "window", id = change sequence), heartbeats as comments',
           parameters: [
-            dimension(false),
-            { name: 'key', in: 'query', required: false, description: 'Needs a dimension', schema: { type: 'string' } },
-            { name: 'Last-Event-ID', in: 'header', required: false, description: 'Resume: first the windows changed since, then live changes', schema: { type: 'string', pattern: '^[0-9]+$' } },
+            ...parameters.stream,
+            { name: 'Last-Event-ID', in: 'header', required: false, description: 'Resume: first the windows changed since, then live changes', schema: { type: 'string', pattern: EVENT_ID_PATTERN } },
           ],
           responses: {
             '200': { description: 'An event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },

@@ -32,7 +32,9 @@ test('top defaults to count over the last 24 hours', () => {
 });
 
 test('a stream filter may be empty; a key needs its dimension', () => {
-  expect(parseStreamQuery({})).toEqual({ query: {} });
+  expect(parseStreamQuery({})).toEqual({ query: { filter: {} } });
+  expect(parseStreamQuery({ dimension: 'entity', key: 'k', lastEventId: '42' })).toEqual({ query: { filter: { dimension: 'entity', key: 'k' }, since: 42n } });
+  expect(parseStreamQuery({ lastEventId: '1234567890123456789' })).toEqual({ problems: [{ parameter: 'lastEventId', message: 'must be an event id from this stream' }] });
   expect(parseStreamQuery({ key: 'k' })).toEqual({ problems: [{ parameter: 'key', message: 'needs a dimension' }] });
 });
 

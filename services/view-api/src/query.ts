@@ -1,5 +1,5 @@
-import { textProblem } from '@sluice/runtime';
-/** Query parameters of the view API, validated: pure functions, no I/O. */
+import { longerThan, textProblem, TEXT_PATTERNS } from '@sluice/runtime';
+/** Query parameters of the view API: one table that the parsers and the OpenAPI document both follow. Pure, no I/O. */
 
 export type Dimension = 'entity' | 'category';
 
@@ -35,10 +35,78 @@ export interface StreamQuery {
   key?: string;
 }
 
+/** A stream request: its filter, and the change it resumes after (the `lastEventId` parameter). */
+export interface StreamRequest {
+  filter: StreamQuery;
+  since?: bigint;
+}
+
 type Raw = Record<string, unknown>;
 
 const DIMENSIONS = ['entity', 'category'];
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+// RFC 3339's date-time with its field ranges (the day checked against its month below); seconds to 59: no leap second.
+const RFC3339 = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
+/** Epoch ms of an RFC 3339 date-time, or undefined when it is not one (Date.parse alone takes 2026-02-30 for March 2). */
+function rfc3339Ms(value: string): number | undefined {
+  if (!RFC3339.test(value)) return undefined;
+  const [year, month, day] = [value.slice(0, 4), value.slice(5, 7), value.slice(8, 10)].map(Number) as [number, number, number];
+  if (day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return undefined;
+  const ms = Date.parse(value.toUpperCase());
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** Keys are ids from the gateway: identifiers, counted in code points. */
+export const KEY_MAX_LENGTH = 256;
+/** A change sequence number: 18 digits always fit Postgres' bigint. */
+export const EVENT_ID_PATTERN = '^[0-9]{1,18}$';
+const DEFAULT_LIMITS = { aggregates: 100, top: 10 };
+
+/** An OpenAPI 3.1 query parameter. */
+export interface QueryParameter {
+  name: string;
+  in: 'query';
+  required: boolean;
+  description?: string;
+  schema: Record<string, unknown>;
+}
+
+/**
+ * The query parameters of each route, as the OpenAPI document lists them; the parsers below check each rule
+ * stated here, refuse any parameter not listed, and take their defaults from here. Rules across parameters
+ * (a range's from before its to, a stream's key with a dimension) are in the descriptions.
+ */
+export function queryParameters(maxLimit: number) {
+  const parameter = (name: string, schema: Record<string, unknown>, required = false, description?: string): QueryParameter => ({ name, in: 'query', required, ...(description ? { description } : {}), schema });
+  const dimension = (required: boolean) => parameter('dimension', { type: 'string', enum: DIMENSIONS }, required);
+  const key = (description?: string) => parameter('key', { type: 'string', minLength: 1, maxLength: KEY_MAX_LENGTH, pattern: TEXT_PATTERNS.identifier }, false, description);
+  const time = (name: string, description: string) => parameter(name, { type: 'string', format: 'date-time', pattern: RFC3339.source }, false, `${description} (RFC 3339)`);
+  const limit = (fallback: number) => parameter('limit', { type: 'integer', minimum: 1, maximum: maxLimit, default: Math.min(fallback, maxLimit) });
+  return {
+    aggregates: [
+      dimension(true),
+      key(),
+      time('from', 'Windows starting at or after this time; before to'),
+      time('to', 'Windows starting before this time'),
+      limit(DEFAULT_LIMITS.aggregates),
+      parameter('cursor', { type: 'string', pattern: '^[A-Za-z0-9_-]+$' }, false, 'nextCursor of the previous page (any other value is refused)'),
+    ],
+    top: [
+      dimension(true),
+      time('from', 'Default: 24 hours before to; before to'),
+      time('to', 'Default: now'),
+      parameter('metric', { type: 'string', enum: ['count', 'sum'], default: 'count' }),
+      limit(DEFAULT_LIMITS.top),
+    ],
+    stream: [
+      dimension(false),
+      key('Needs a dimension'),
+      parameter('lastEventId', { type: 'string', pattern: EVENT_ID_PATTERN }, false, 'As the Last-Event-ID header, for clients that cannot set it; the header wins'),
+    ],
+  } satisfies Record<string, QueryParameter[]>;
+}
+
+const ROUTE_PARAMETERS = queryParameters(1);
+const namesOf = (route: keyof typeof ROUTE_PARAMETERS) => ROUTE_PARAMETERS[route].map((p) => p.name);
 
 export function encodeCursor(cursor: Cursor): string {
   return Buffer.from(JSON.stringify([cursor.windowStart, cursor.key])).toString('base64url');
@@ -90,8 +158,8 @@ class Reader {
 
   key(): string | undefined {
     const value = this.single('key');
-    if (value !== undefined && (value.length === 0 || value.length > 256)) {
-      this.problems.push({ parameter: 'key', message: 'must be 1 to 256 characters' });
+    if (value !== undefined && (value.length === 0 || longerThan(value, KEY_MAX_LENGTH))) {
+      this.problems.push({ parameter: 'key', message: `must be 1 to ${KEY_MAX_LENGTH} characters` });
       return undefined;
     }
     return value;
@@ -100,8 +168,8 @@ class Reader {
   time(name: string): number | undefined {
     const value = this.single(name);
     if (value === undefined) return undefined;
-    const ms = RFC3339.test(value) ? Date.parse(value.toUpperCase()) : Number.NaN;
-    if (!Number.isFinite(ms)) {
+    const ms = rfc3339Ms(value);
+    if (ms === undefined) {
       this.problems.push({ parameter: name, message: 'must be an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z' });
       return undefined;
     }
@@ -141,6 +209,16 @@ class Reader {
     return value;
   }
 
+  eventId(name: string): bigint | undefined {
+    const value = this.single(name);
+    if (value === undefined) return undefined;
+    if (!new RegExp(EVENT_ID_PATTERN).test(value)) {
+      this.problems.push({ parameter: name, message: 'must be an event id from this stream' });
+      return undefined;
+    }
+    return BigInt(value);
+  }
+
   unknown(allowed: string[]): void {
     for (const name of Object.keys(this.raw)) if (!allowed.includes(name)) this.problems.push({ parameter: name, message: 'is not a parameter of this route' });
   }
@@ -150,13 +228,13 @@ type Parsed<T> = { query: T } | { problems: ParameterProblem[] };
 
 export function parseAggregatesQuery(raw: Raw, maxLimit: number): Parsed<AggregatesQuery> {
   const r = new Reader(raw);
-  r.unknown(['dimension', 'key', 'from', 'to', 'limit', 'cursor']);
+  r.unknown(namesOf('aggregates'));
   const dimension = r.dimension(true);
   const key = r.key();
   const from = r.time('from');
   const to = r.time('to');
   r.range(from, to);
-  const limit = r.limit(100, maxLimit);
+  const limit = r.limit(DEFAULT_LIMITS.aggregates, maxLimit);
   const after = r.cursor();
   if (r.problems.length > 0 || !dimension) return { problems: r.problems };
   return {
@@ -167,23 +245,24 @@ export function parseAggregatesQuery(raw: Raw, maxLimit: number): Parsed<Aggrega
 /** Without a range, the top of the last 24 hours up to `now`. */
 export function parseTopQuery(raw: Raw, maxLimit: number, now: number): Parsed<TopQuery> {
   const r = new Reader(raw);
-  r.unknown(['dimension', 'from', 'to', 'metric', 'limit']);
+  r.unknown(namesOf('top'));
   const dimension = r.dimension(true);
   const to = r.time('to') ?? now;
   const from = r.time('from') ?? to - 24 * 3_600_000;
   r.range(from, to);
   const metric = r.metric();
-  const limit = r.limit(10, maxLimit);
+  const limit = r.limit(DEFAULT_LIMITS.top, maxLimit);
   if (r.problems.length > 0 || !dimension) return { problems: r.problems };
   return { query: { dimension, from, to, metric, limit } };
 }
 
-export function parseStreamQuery(raw: Raw): Parsed<StreamQuery> {
+export function parseStreamQuery(raw: Raw): Parsed<StreamRequest> {
   const r = new Reader(raw);
-  r.unknown(['dimension', 'key', 'lastEventId']);
+  r.unknown(namesOf('stream'));
   const dimension = r.dimension(false);
   const key = r.key();
+  const since = r.eventId('lastEventId');
   if (key !== undefined && dimension === undefined && r.problems.length === 0) r.problems.push({ parameter: 'key', message: 'needs a dimension' });
   if (r.problems.length > 0) return { problems: r.problems };
-  return { query: { ...(dimension ? { dimension } : {}), ...(key !== undefined ? { key } : {}) } };
+  return { query: { filter: { ...(dimension ? { dimension } : {}), ...(key !== undefined ? { key } : {}) }, ...(since !== undefined ? { since } : {}) } };
 }

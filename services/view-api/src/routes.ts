@@ -1,7 +1,7 @@
 import { errorFactory, type HttpError } from '@sluice/runtime';
 import express, { type Request, type Router } from 'express';
 import type { LiveUpdates } from './live';
-import { encodeCursor, parseAggregatesQuery, parseStreamQuery, parseTopQuery, type ParameterProblem } from './query';
+import { encodeCursor, EVENT_ID_PATTERN, parseAggregatesQuery, parseStreamQuery, parseTopQuery, type ParameterProblem } from './query';
 import type { ViewStore } from './store';
 import type { TopCache } from './top-cache';
 import { Counter, type Registry } from 'prom-client';
@@ -17,10 +17,11 @@ function invalid(problems: ParameterProblem[]): HttpError {
   return fail('INVALID_PARAMETER', `${problems.length} invalid query parameter(s)`, problems);
 }
 
-function lastEventId(req: Request): bigint | undefined | ParameterProblem {
-  const raw = req.header('last-event-id') ?? (typeof req.query.lastEventId === 'string' ? req.query.lastEventId : undefined);
+/** The Last-Event-ID header of a reconnecting EventSource, checked as the `lastEventId` parameter is. */
+function lastEventIdHeader(req: Request): bigint | undefined | ParameterProblem {
+  const raw = req.header('last-event-id');
   if (raw === undefined) return undefined;
-  return /^\d{1,19}$/.test(raw) ? BigInt(raw) : { parameter: 'Last-Event-ID', message: 'must be an event id from this stream' };
+  return new RegExp(EVENT_ID_PATTERN).test(raw) ? BigInt(raw) : { parameter: 'Last-Event-ID', message: 'must be an event id from this stream' };
 }
 
 export function viewRoutes(deps: { store: ViewStore; live: LiveUpdates; topCache: TopCache; metrics: Registry; maxLimit: number; openApi: unknown }): Router {
@@ -55,11 +56,12 @@ export function viewRoutes(deps: { store: ViewStore; live: LiveUpdates; topCache
 
   router.get('/v1/stream', async (req, res) => {
     const parsed = parseStreamQuery(req.query as Record<string, unknown>);
-    const since = lastEventId(req);
-    const problems = [...('problems' in parsed ? parsed.problems : []), ...(typeof since === 'object' ? [since] : [])];
+    const header = lastEventIdHeader(req);
+    const problems = [...('problems' in parsed ? parsed.problems : []), ...(typeof header === 'object' ? [header] : [])];
     if (problems.length > 0 || !('query' in parsed)) throw invalid(problems);
-    const filter = parsed.query;
-    await deps.live.open(res, filter, typeof since === 'bigint' ? since : undefined, (after) => deps.store.changesSince(after, filter, 1_000));
+    const { filter, since } = parsed.query;
+    const after = typeof header === 'bigint' ? header : since;
+    await deps.live.open(res, filter, after, (from) => deps.store.changesSince(from, filter, 1_000));
   });
   return router;
 }

@@ -14,3 +14,4 @@ export { runService, type RunOptions, type ServiceConfig, type ServiceContext, t
 export { extractTraceContext, injectTraceHeaders, recordAttributes, spansRecorded, startRecordSpans, startTracing, withRecordSpan, type KafkaHeaders, type Tracing } from './tracing';
 export { maintenanceMain, runMaintenance, type MaintenanceOutcome, type MaintenanceResult, type MaintenanceTask } from './maintenance';
 export { backoffMs, type BackoffPolicy } from './retry';
+export { dateTimeField, jsonSchemaOf, parseQuery, parseRfc3339, problemsOf, queryParameters, RFC3339_PATTERN, textField, type RequestProblem } from './contract';

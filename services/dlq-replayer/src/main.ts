@@ -78,7 +78,7 @@ void runService({
           key === null
             ? Number(BigInt(id) % BigInt(partitions))
             : partitioner({ topic, partitionMetadata: Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0 })) as never, message: { key, value: null } }),
-        openApi: adminOpenApi(),
+        openApi: adminOpenApi(config.DLQ_REPLAY_ALLOWED_TOPICS),
         lag: () => lag.snapshot(),
       }),
     );

@@ -1,4 +1,5 @@
 import { errorResponse, errorSchema } from '@sluice/runtime';
+import { auditShape, discardSchema, exportShape, filterSchema, jsonSchemaOf, listShape, queryParameters, replayRequestSchema } from './requests';
 import { ADMIN_ERRORS } from './routes';
 
 const error = (...codes: (keyof typeof ADMIN_ERRORS)[]) => errorResponse(ADMIN_ERRORS, ...codes);
@@ -28,13 +29,12 @@ const DEAD_LETTER = {
   lastReplayId: { type: ['string', 'null'], format: 'uuid' },
 };
 const AUDIT_ENTRY = obj({ id, at: time, actor: str, action: str, target: nullableStr, count: { type: ['integer', 'null'] }, details: {} });
-const filterParams = ['topic', 'stage', 'code', 'key', 'from', 'to', 'status', 'header'].map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } }));
 
-/** OpenAPI 3.1 description of the admin API. */
-export function adminOpenApi() {
+/** OpenAPI 3.1 description of the admin API; its requests are the zod schemas the routes validate with (`requests.ts`). */
+export function adminOpenApi(allowedTopics: string[]) {
   return {
     openapi: '3.1.0',
-    info: { title: 'Sluice dlq-replayer admin API', version: '1.0.0', description: 'Inspect dead letters and replay them. Every route needs Authorization: Bearer <DLQ_ADMIN_TOKEN>; X-Operator names who acts, for the audit log.' },
+    info: { title: 'Sluice dlq-replayer admin API', version: '1.0.0', description: 'Inspect dead letters and replay them. Every route needs Authorization: Bearer <DLQ_ADMIN_TOKEN>; X-Operator names who acts, for the audit log. A query parameter a route does not list is refused (422 INVALID_FILTER), as is one given twice. Text must be well-formed Unicode (no lone surrogate).' },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
       schemas: {
@@ -80,42 +80,18 @@ export function adminOpenApi() {
           refused: reasons,
           records: { type: 'array', maxItems: 1000, items: obj({ ...DEAD_LETTER, targetTopic: str }) },
         }),
-        Filter: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            topic: { type: 'string' },
-            stage: { type: 'string' },
-            code: { type: 'string' },
-            key: { type: 'string' },
-            from: { type: 'string', format: 'date-time' },
-            to: { type: 'string', format: 'date-time' },
-            status: { type: 'string', enum: ['pending', 'replayed', 'discarded'] },
-            header: { type: 'string', description: 'name=value: dead letters with that header value, exactly' },
-          },
-        },
-        ReplayRequest: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            ids: { type: 'array', items: { type: 'string', pattern: '^[0-9]+$' }, minItems: 1 },
-            filter: { $ref: '#/components/schemas/Filter' },
-            dryRun: { type: 'boolean', default: false },
-            ratePerSec: { type: 'integer', minimum: 1 },
-            targetTopic: { type: 'string', description: 'Default: each record\'s original topic; only topics on DLQ_REPLAY_ALLOWED_TOPICS' },
-            force: { type: 'boolean', default: false, description: 'Replay records replayed before too' },
-          },
-        },
+        Filter: jsonSchemaOf(filterSchema),
+        ReplayRequest: jsonSchemaOf(replayRequestSchema(allowedTopics)),
       },
     },
     security: [{ bearer: [] }],
     paths: {
-      '/admin/dlq': { get: { summary: 'Dead letters by filter, oldest first, a page at a time', parameters: [...filterParams, { name: 'limit', in: 'query', schema: { type: 'integer' } }, { name: 'cursor', in: 'query', schema: { type: 'string' } }], responses: { '200': ok('A page of dead letters', 'DeadLetterPage'), '401': error('UNAUTHORIZED'), '422': error('INVALID_FILTER') } } },
-      '/admin/dlq/export': { get: { summary: 'Everything matching the filter as JSON Lines (as listed, plus headers) or CSV; the value (base64) only with payload=true', parameters: [...filterParams, { name: 'format', in: 'query', schema: { type: 'string', enum: ['jsonl', 'csv'] } }, { name: 'payload', in: 'query', schema: { type: 'string', enum: ['true', 'false'] } }], responses: { '200': { description: 'A file, streamed', content: { 'application/x-ndjson': { schema: { type: 'string' } }, 'text/csv': { schema: { type: 'string' } } } }, '401': error('UNAUTHORIZED'), '422': error('INVALID_FILTER') } } },
+      '/admin/dlq': { get: { summary: 'Dead letters by filter, oldest first, a page at a time', parameters: queryParameters(listShape), responses: { '200': ok('A page of dead letters', 'DeadLetterPage'), '401': error('UNAUTHORIZED'), '422': error('INVALID_FILTER') } } },
+      '/admin/dlq/export': { get: { summary: 'Everything matching the filter as JSON Lines (as listed, plus headers) or CSV; the value (base64) only with payload=true', parameters: queryParameters(exportShape), responses: { '200': { description: 'A file, streamed', content: { 'application/x-ndjson': { schema: { type: 'string' } }, 'text/csv': { schema: { type: 'string' } } } }, '401': error('UNAUTHORIZED'), '422': error('INVALID_FILTER') } } },
       '/admin/overview': { get: { summary: 'Dead letters counted by topic, stage, code and status; per hour over 24 hours; the stages\' consumer lag from Kafka', responses: { '200': ok('Counts, hours and lag', 'Overview'), '401': error('UNAUTHORIZED') } } },
-      '/admin/audit': { get: { summary: 'The audit log, newest first, a page at a time', parameters: [{ name: 'limit', in: 'query', schema: { type: 'integer' } }, { name: 'before', in: 'query', schema: { type: 'string' } }], responses: { '200': ok('A page of the audit log', 'AuditPage'), '401': error('UNAUTHORIZED'), '422': error('INVALID_FILTER') } } },
+      '/admin/audit': { get: { summary: 'The audit log, newest first, a page at a time', parameters: queryParameters(auditShape), responses: { '200': ok('A page of the audit log', 'AuditPage'), '401': error('UNAUTHORIZED'), '422': error('INVALID_FILTER') } } },
       '/admin/dlq/{id}': { get: { summary: 'One dead letter: headers, raw value (base64), decoded payload when it decodes, its history (replays, audit entries)', responses: { '200': ok('The dead letter', 'DeadLetterDetail'), '401': error('UNAUTHORIZED'), '404': error('NOT_FOUND') } } },
-      '/admin/dlq/{id}/discard': { post: { summary: 'Discard a pending dead letter, with a reason', requestBody: { content: { 'application/json': { schema: obj({ reason: { type: 'string', minLength: 1, maxLength: 1000 } }) } } }, responses: { '200': ok('The discarded dead letter', 'DeadLetter'), '400': error('INVALID_REQUEST'), '401': error('UNAUTHORIZED'), '404': error('NOT_FOUND'), '409': error('NOT_PENDING') } } },
+      '/admin/dlq/{id}/discard': { post: { summary: 'Discard a pending dead letter, with a reason', requestBody: { content: { 'application/json': { schema: jsonSchemaOf(discardSchema) } } }, responses: { '200': ok('The discarded dead letter', 'DeadLetter'), '400': error('INVALID_REQUEST'), '401': error('UNAUTHORIZED'), '404': error('NOT_FOUND'), '409': error('NOT_PENDING') } } },
       '/admin/dlq/replays': { post: { summary: 'Replay dead letters by ids or filter; a dry run reports what would be replayed', requestBody: { content: { 'application/json': { schema: { $ref: '#/components/schemas/ReplayRequest' } } } }, responses: { '200': ok('Dry run: what would be replayed (the first 1,000 records)', 'DryRun'), '202': ok('The replay started', 'ReplayStarted'), '400': error('INVALID_REQUEST'), '401': error('UNAUTHORIZED'), '409': error('REPLAY_CONFLICT'), '422': error('INVALID_FILTER') } } },
       '/admin/dlq/replays/{id}': { get: { summary: 'Progress of a replay: status, counts per item status, errors', responses: { '200': ok('The replay', 'Replay'), '401': error('UNAUTHORIZED'), '404': error('NOT_FOUND') } } },
       '/admin/dlq/replays/{id}/cancel': { post: { summary: 'Stop a running replay; what was not produced stays pending', responses: { '200': ok('The replay', 'Replay'), '401': error('UNAUTHORIZED'), '404': error('NOT_FOUND') } } },

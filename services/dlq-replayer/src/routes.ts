@@ -1,9 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Serde } from '@sluice/contracts';
-import { errorFactory, type Logger } from '@sluice/runtime';
+import { errorFactory, problemsOf, type Logger } from '@sluice/runtime';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { csvHeader, csvLine } from './export';
-import { parseFilter, verdictFor, type DeadLetterFilter } from './filter';
+import { verdictFor } from './filter';
+import { discardSchema, parseAuditQuery, parseExportQuery, parseListQuery, parseReplayRequest, replayRequestSchema, toFilter } from './requests';
 import { printable, ReplayConflict, type DeadLetter, type ReplayerStore } from './store';
 import type { PartitionLag } from '@sluice/streams';
 import type { ReplayWorker } from './worker';
@@ -56,6 +57,7 @@ function summary(d: DeadLetter) {
 }
 
 export function adminRoutes(deps: AdminDeps): Router {
+  const replayRequest = replayRequestSchema(deps.allowedTopics);
   const router = express.Router();
   const expected = digest(deps.token);
 
@@ -83,14 +85,10 @@ export function adminRoutes(deps: AdminDeps): Router {
   };
 
   router.get('/admin/dlq', async (req, res) => {
-    const { limit: rawLimit, cursor, ...rest } = req.query as Record<string, unknown>;
-    const parsed = parseFilter(rest);
-    const problems = 'problems' in parsed ? [...parsed.problems] : [];
-    const limit = rawLimit === undefined ? 100 : Number(rawLimit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) problems.push({ field: 'limit', message: 'must be a whole number from 1 to 1000' });
-    if (cursor !== undefined && (typeof cursor !== 'string' || !/^\d{1,18}$/.test(cursor))) problems.push({ field: 'cursor', message: 'is not a cursor from this API' });
-    if (problems.length > 0 || !('filter' in parsed)) throw fail('INVALID_FILTER', 'the filter is not valid', problems);
-    const rows = await deps.store.list(parsed.filter, limit + 1, cursor as string | undefined);
+    const parsed = parseListQuery(req.query as Record<string, unknown>);
+    if ('problems' in parsed) throw fail('INVALID_FILTER', 'the filter is not valid', parsed.problems);
+    const { filter, limit, cursor } = parsed.value;
+    const rows = await deps.store.list(filter, limit + 1, cursor);
     const page = rows.slice(0, limit);
     res.json({ deadLetters: page.map(summary), nextCursor: rows.length > limit ? page[page.length - 1]!.id : null });
   });
@@ -100,13 +98,10 @@ export function adminRoutes(deps: AdminDeps): Router {
   });
 
   router.get('/admin/audit', async (req, res) => {
-    const { limit: rawLimit, before } = req.query as Record<string, unknown>;
-    const limit = rawLimit === undefined ? 100 : Number(rawLimit);
-    const problems = [];
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) problems.push({ field: 'limit', message: 'must be a whole number from 1 to 1000' });
-    if (before !== undefined && (typeof before !== 'string' || !/^\d{1,18}$/.test(before))) problems.push({ field: 'before', message: 'is not a cursor from this API' });
-    if (problems.length > 0) throw fail('INVALID_FILTER', 'the query is not valid', problems);
-    const rows = await deps.store.auditLog(limit + 1, before as string | undefined);
+    const parsed = parseAuditQuery(req.query as Record<string, unknown>);
+    if ('problems' in parsed) throw fail('INVALID_FILTER', 'the query is not valid', parsed.problems);
+    const { limit, before } = parsed.value;
+    const rows = await deps.store.auditLog(limit + 1, before);
     const page = rows.slice(0, limit);
     res.json({ entries: page, nextCursor: rows.length > limit ? page[page.length - 1]!.id : null });
   });
@@ -114,13 +109,9 @@ export function adminRoutes(deps: AdminDeps): Router {
   // Everything matching a filter, streamed page by page: JSON Lines (each line as /admin/dlq lists it,
   // plus headers, and the value when `payload=true`) or CSV.
   router.get('/admin/dlq/export', async (req, res) => {
-    const { format = 'jsonl', payload = 'false', ...rest } = req.query as Record<string, unknown>;
-    const parsed = parseFilter(rest);
-    const problems = 'problems' in parsed ? [...parsed.problems] : [];
-    if (format !== 'jsonl' && format !== 'csv') problems.push({ field: 'format', message: 'must be jsonl or csv' });
-    if (payload !== 'true' && payload !== 'false') problems.push({ field: 'payload', message: 'must be true or false' });
-    if (problems.length > 0 || !('filter' in parsed)) throw fail('INVALID_FILTER', 'the export request is not valid', problems);
-    const withPayload = payload === 'true';
+    const parsed = parseExportQuery(req.query as Record<string, unknown>);
+    if ('problems' in parsed) throw fail('INVALID_FILTER', 'the export request is not valid', parsed.problems);
+    const { filter, format, payload: withPayload, raw } = parsed.value;
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     res.set({
       'content-type': format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
@@ -129,7 +120,7 @@ export function adminRoutes(deps: AdminDeps): Router {
     if (format === 'csv') res.write(csvHeader(withPayload));
     let count = 0;
     for (let after: string | undefined; ; ) {
-      const rows = await deps.store.list(parsed.filter, 1000, after);
+      const rows = await deps.store.list(filter, 1000, after);
       for (const d of rows) {
         const row = { ...summary(d), headers: d.headers, ...(withPayload ? { valueBase64: d.value?.toString('base64') ?? null } : {}) };
         res.write(format === 'csv' ? csvLine(row, withPayload) : `${JSON.stringify(row)}\n`);
@@ -138,7 +129,7 @@ export function adminRoutes(deps: AdminDeps): Router {
       if (rows.length < 1000) break;
       after = rows[rows.length - 1]!.id;
     }
-    await audit(res, 'dead-letters.export', undefined, count, { filter: rest, format, payload: withPayload });
+    await audit(res, 'dead-letters.export', undefined, count, { filter: raw, format, payload: withPayload });
     res.end();
   });
 
@@ -162,33 +153,13 @@ export function adminRoutes(deps: AdminDeps): Router {
   });
 
   router.post('/admin/dlq/replays', async (req, res) => {
-    const body = req.body as Record<string, unknown> | undefined;
+    const body = req.body as unknown;
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw fail('INVALID_REQUEST', 'the body must be a JSON object');
-    const problems: { field: string; message: string }[] = [];
-    const known = ['ids', 'filter', 'dryRun', 'ratePerSec', 'targetTopic', 'force'];
-    for (const k of Object.keys(body)) if (!known.includes(k)) problems.push({ field: k, message: 'is not a field of a replay request' });
-    let ids: string[] | undefined;
-    let filter: DeadLetterFilter | undefined;
-    if (body.ids !== undefined) {
-      if (!Array.isArray(body.ids) || body.ids.length === 0 || body.ids.length > 10_000 || !body.ids.every((i) => /^\d{1,18}$/.test(String(i)))) {
-        problems.push({ field: 'ids', message: 'must be a non-empty list of dead-letter ids' });
-      } else ids = body.ids.map(String);
-    }
-    if (body.filter !== undefined) {
-      const parsed = parseFilter(body.filter);
-      if ('problems' in parsed) problems.push(...parsed.problems.map((p) => ({ ...p, field: `filter.${p.field}` })));
-      else filter = parsed.filter;
-    }
-    if ((ids === undefined) === (filter === undefined) && !problems.some((p) => p.field.startsWith('filter') || p.field === 'ids')) {
-      problems.push({ field: 'ids', message: 'give either ids or a filter' });
-    }
-    const ratePerSec = body.ratePerSec === undefined ? deps.defaultRatePerSec : Number(body.ratePerSec);
-    if (!Number.isInteger(ratePerSec) || ratePerSec < 1 || ratePerSec > 100_000) problems.push({ field: 'ratePerSec', message: 'must be a whole number from 1 to 100000' });
-    const targetTopic = body.targetTopic === undefined ? undefined : String(body.targetTopic);
-    if (targetTopic !== undefined && !deps.allowedTopics.includes(targetTopic)) problems.push({ field: 'targetTopic', message: `must be one of ${deps.allowedTopics.join(', ')}` });
-    const force = body.force === true;
-    const dryRun = body.dryRun === true;
-    if (problems.length > 0) throw fail('INVALID_FILTER', 'the replay request is not valid', problems);
+    const parsed = parseReplayRequest(replayRequest, body);
+    if ('problems' in parsed) throw fail('INVALID_FILTER', 'the replay request is not valid', parsed.problems);
+    const { ids, filter: rawFilter, dryRun, targetTopic, force } = parsed.value;
+    const filter = rawFilter && toFilter(rawFilter);
+    const ratePerSec = parsed.value.ratePerSec ?? deps.defaultRatePerSec;
 
     const candidates = await deps.store.selectForReplay(ids, filter, 10_000);
     if (ids && candidates.length < ids.length) {
@@ -243,8 +214,9 @@ export function adminRoutes(deps: AdminDeps): Router {
   });
 
   router.post('/admin/dlq/:id/discard', async (req, res) => {
-    const reason = (req.body as { reason?: unknown } | undefined)?.reason;
-    if (typeof reason !== 'string' || reason.trim().length === 0 || reason.length > 1000) throw fail('INVALID_REQUEST', 'a reason (1 to 1000 characters) is required');
+    const parsed = discardSchema.safeParse(req.body ?? {});
+    if (!parsed.success) throw fail('INVALID_REQUEST', 'a reason (1 to 1000 characters) is required', problemsOf(parsed.error, 'is not a field of a discard'));
+    const { reason } = parsed.data;
     if (!/^\d{1,18}$/.test(req.params.id)) throw fail('NOT_FOUND', `no dead letter ${req.params.id}`);
     const outcome = await deps.store.discard(req.params.id, reason);
     if (!outcome.done && outcome.status === 'not found') throw fail('NOT_FOUND', `no dead letter ${req.params.id}`);

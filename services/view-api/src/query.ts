@@ -1,4 +1,4 @@
-import { longerThan, textProblem, TEXT_PATTERNS } from '@sluice/runtime';
+import { longerThan, parseRfc3339, RFC3339_PATTERN, textProblem, TEXT_PATTERNS } from '@sluice/runtime';
 /** Query parameters of the view API: one table that the parsers and the OpenAPI document both follow. Pure, no I/O. */
 
 export type Dimension = 'entity' | 'category';
@@ -44,17 +44,6 @@ export interface StreamRequest {
 type Raw = Record<string, unknown>;
 
 const DIMENSIONS = ['entity', 'category'];
-// RFC 3339's date-time with its field ranges (the day checked against its month below); seconds to 59: no leap second.
-const RFC3339 = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,9})?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
-/** Epoch ms of an RFC 3339 date-time, or undefined when it is not one (Date.parse alone takes 2026-02-30 for March 2). */
-function rfc3339Ms(value: string): number | undefined {
-  if (!RFC3339.test(value)) return undefined;
-  const [year, month, day] = [value.slice(0, 4), value.slice(5, 7), value.slice(8, 10)].map(Number) as [number, number, number];
-  if (day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return undefined;
-  const ms = Date.parse(value.toUpperCase());
-  return Number.isFinite(ms) ? ms : undefined;
-}
-
 /** Keys are ids from the gateway: identifiers, counted in code points. */
 export const KEY_MAX_LENGTH = 256;
 /** A change sequence number: 18 digits always fit Postgres' bigint. */
@@ -79,7 +68,7 @@ export function queryParameters(maxLimit: number) {
   const parameter = (name: string, schema: Record<string, unknown>, required = false, description?: string): QueryParameter => ({ name, in: 'query', required, ...(description ? { description } : {}), schema });
   const dimension = (required: boolean) => parameter('dimension', { type: 'string', enum: DIMENSIONS }, required);
   const key = (description?: string) => parameter('key', { type: 'string', minLength: 1, maxLength: KEY_MAX_LENGTH, pattern: TEXT_PATTERNS.identifier }, false, description);
-  const time = (name: string, description: string) => parameter(name, { type: 'string', format: 'date-time', pattern: RFC3339.source }, false, `${description} (RFC 3339)`);
+  const time = (name: string, description: string) => parameter(name, { type: 'string', format: 'date-time', pattern: RFC3339_PATTERN }, false, `${description} (RFC 3339)`);
   const limit = (fallback: number) => parameter('limit', { type: 'integer', minimum: 1, maximum: maxLimit, default: Math.min(fallback, maxLimit) });
   return {
     aggregates: [
@@ -168,7 +157,7 @@ class Reader {
   time(name: string): number | undefined {
     const value = this.single(name);
     if (value === undefined) return undefined;
-    const ms = rfc3339Ms(value);
+    const ms = parseRfc3339(value);
     if (ms === undefined) {
       this.problems.push({ parameter: name, message: 'must be an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z' });
       return undefined;

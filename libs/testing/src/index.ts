@@ -5,4 +5,4 @@ export { ADMIN_TOKEN, cleanStageReport, eventually, startPipeline, type Pipeline
 export { scaledAlertRules, startTestPrometheus, type PromAlert, type PromSeries, type TestPrometheus } from './prometheus';
 export { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp';
 export { API_KEYS, startFaultyNetwork, type Fault, type FaultyNetwork } from './faulty-network';
-export { openApiChecker, openApiValidators, type OpenApiChecker, type OpenApiValidators } from './openapi';
+export { assertSameAcceptance, openApiChecker, openApiValidators, type OpenApiChecker, type OpenApiValidators } from './openapi';

@@ -1,5 +1,6 @@
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
+import fc from 'fast-check';
 
 type Json = Record<string, unknown>;
 const METHODS = ['get', 'put', 'post', 'delete', 'patch'];
@@ -101,4 +102,29 @@ export function openApiChecker(doc: Json): OpenApiChecker {
       );
     },
   };
+}
+
+/**
+ * A property: the service (`accepts`) takes exactly the requests its document allows (`documented`), the rules the
+ * document states only in words aside (`inWords`). Runs `runs` generated requests and throws on the first
+ * disagreement; it also throws when either outcome occurred fewer than `minEach` times, since then it showed little.
+ */
+export function assertSameAcceptance<T>(
+  requests: fc.Arbitrary<T>,
+  check: { accepts: (request: T) => boolean; documented: (request: T) => boolean; inWords?: (request: T) => boolean },
+  options: { runs?: number; minEach?: number } = {},
+): { accepted: number; refused: number } {
+  const outcomes = { accepted: 0, refused: 0 };
+  fc.assert(
+    fc.property(requests, (request) => {
+      const accepted = check.accepts(request);
+      outcomes[accepted ? 'accepted' : 'refused']++;
+      const expected = check.documented(request) && (check.inWords?.(request) ?? true);
+      if (accepted !== expected) throw new Error(`${JSON.stringify(request)}: the service ${accepted ? 'accepts' : 'refuses'} it, the document ${expected ? 'allows' : 'does not allow'} it`);
+    }),
+    { numRuns: options.runs ?? 3_000 },
+  );
+  const minEach = options.minEach ?? 300;
+  if (Math.min(outcomes.accepted, outcomes.refused) <= minEach) throw new Error(`too few of one outcome to show anything: ${JSON.stringify(outcomes)} (each must exceed ${minEach})`);
+  return outcomes;
 }

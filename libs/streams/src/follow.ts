@@ -10,11 +10,17 @@ export interface FollowOptions {
   clientId?: string;
   /** Start these partitions at an offset instead of the beginning. */
   startAt?: ReadonlyMap<number, string>;
+  /** Called whenever a partition's position moved (records, or batches of only markers or aborted records). */
+  onProgress?(): void;
+  /** Read aborted and open transactions' records too (tests only). @default false */
+  readUncommitted?: boolean;
 }
 
 export interface Follower {
   /** Resolves once every followed partition was read up to the end it had when following began. */
   readonly caughtUp: Promise<void>;
+  /** The next offset the follower reads in `partition`, once it has read anything there. */
+  position(partition: number): bigint | undefined;
   stop(): Promise<void>;
 }
 
@@ -56,13 +62,14 @@ export async function followTopic(kafka: Kafka, topic: string, options: FollowOp
     const nextOffset = BigInt(lastOffset) + 1n;
     next.set(partition, nextOffset.toString());
     reached(partition, nextOffset);
+    options.onProgress?.();
   };
 
   const start = async (): Promise<void> => {
     // Reading a table or a changelog back is no hop of a record's trace: no span per record.
     const current = uninstrumentedConsumer(kafka)({
       groupId: `sluice-follow-${topic}-${randomBytes(6).toString('hex')}`,
-      readUncommitted: false,
+      readUncommitted: options.readUncommitted ?? false,
       maxWaitTimeInMs: 100,
       allowAutoTopicCreation: false,
     });
@@ -113,5 +120,12 @@ export async function followTopic(kafka: Kafka, topic: string, options: FollowOp
   };
 
   await start();
-  return { caughtUp, stop: () => (stopping ??= (async () => await consumer?.disconnect())()) };
+  return {
+    caughtUp,
+    position: (partition) => {
+      const offset = next.get(partition);
+      return offset === undefined ? undefined : BigInt(offset);
+    },
+    stop: () => (stopping ??= (async () => await consumer?.disconnect())()),
+  };
 }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { availableServices, ensureKafkaJars, kill, optionsFromEnv, readState, restart, s3ClientEnv, stackPaths, startS3Proxy, startService, stop, type StackState } from '@sluice/local-stack';
 import { Kafka, logLevel, type Admin, type ITopicConfig, type Message } from 'kafkajs';
+import { followTopic } from '@sluice/streams';
 import { Client, Pool } from 'pg';
 import type { TestStack } from './cluster';
 
@@ -78,35 +79,28 @@ export async function readTopic(
   } = {},
 ): Promise<ReadRecord[]> {
   const done = options.done ?? (() => true);
-  const consumer = kafka.consumer({ groupId: uniqueName('reader'), readUncommitted: options.readUncommitted ?? false, maxWaitTimeInMs: 100 });
   const records: ReadRecord[] = [];
-  // Where each partition goes on: batches of only transaction markers or aborted records move it too.
-  const next = new Map<number, bigint>();
   let check: () => void = () => undefined;
-  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-    if (payload.lastOffset !== null && payload.lastOffset !== undefined) next.set(payload.partition, BigInt(payload.lastOffset) + 1n);
-    check();
+  // The runtime's follower: it tracks each partition's position (batches of only transaction markers or aborted
+  // records move it too) and replaces a consumer that kafkajs gives up on (a broker lost in a failover test).
+  const follower = await followTopic(kafka, topic, {
+    readUncommitted: options.readUncommitted ?? false,
+    onRecord: (partition, message) => records.push(toRecord(partition, message)),
+    onProgress: () => check(),
   });
-  await consumer.connect();
   try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachMessage: async ({ partition, message }) => {
-        records.push(toRecord(partition, message));
-        check();
-      },
-    });
     await until(() => done(records), options.timeoutMs ?? 20_000, (f) => (check = f));
     const ends = await withAdmin(kafka, (admin) => admin.fetchTopicOffsets(topic));
-    const reached = () => ends.every((o) => BigInt(o.high) <= BigInt(o.low) || (next.get(o.partition) ?? BigInt(o.low)) >= BigInt(o.high));
+    const at = (o: { partition: number; low: string }) => follower.position(o.partition) ?? BigInt(o.low);
+    const reached = () => ends.every((o) => BigInt(o.high) <= BigInt(o.low) || at(o) >= BigInt(o.high));
     const endTimeoutMs = options.endTimeoutMs ?? 30_000;
     if (!(await until(reached, endTimeoutMs, (f) => (check = f)))) {
-      const behind = ends.filter((o) => (next.get(o.partition) ?? BigInt(o.low)) < BigInt(o.high)).map((o) => `[${o.partition}] at ${next.get(o.partition) ?? o.low} of ${o.high}`);
+      const behind = ends.filter((o) => at(o) < BigInt(o.high)).map((o) => `[${o.partition}] at ${at(o)} of ${o.high}`);
       throw new Error(`${topic}: the reader did not reach the end in ${endTimeoutMs} ms: ${behind.join(', ')}`);
     }
     return [...records];
   } finally {
-    await consumer.disconnect();
+    await follower.stop();
   }
 }
 

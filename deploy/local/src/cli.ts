@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { stackPaths } from './paths';
-import { down, kill, logs, optionsFromEnv, restart, status, up, type StackOptions } from './stack';
+import { down, intFrom, kill, logs, optionsFromEnv, restart, status, up, type StackOptions } from './stack';
 
 const usage = `usage: sluice-stack <command> [options]
 
@@ -31,12 +31,6 @@ function flag(args: string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
-function count(value: string, name: string, min: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} takes a whole number of at least ${min}, not "${value}"`);
-  return n;
-}
-
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   const paths = stackPaths();
@@ -49,9 +43,9 @@ async function main(argv: string[]): Promise<number> {
         options.only = only;
       }
       const nodes = flag(args, '--kafka-nodes');
-      if (nodes !== undefined) options.kafkaNodes = count(nodes, '--kafka-nodes', 1);
+      if (nodes !== undefined) options.kafkaNodes = intFrom(nodes, 1, '--kafka-nodes', 1);
       const controllers = flag(args, '--kafka-controllers');
-      if (controllers !== undefined) options.kafkaControllers = count(controllers, '--kafka-controllers', 0);
+      if (controllers !== undefined) options.kafkaControllers = intFrom(controllers, 0, '--kafka-controllers', 0);
       if (args.includes('--observability')) options.observability = true;
       if (args.includes('--s3')) options.s3 = true;
       const state = await up(options, say, paths);

@@ -46,7 +46,8 @@ export interface StackOptions {
   s3Port: number;
 }
 
-function intFrom(value: string | undefined, fallback: number, name: string, min = 1): number {
+/** A whole number of at least `min` from an environment variable or a flag (`name` says which); unset: `fallback`. */
+export function intFrom(value: string | undefined, fallback: number, name: string, min = 1): number {
   if (value === undefined || value === '') return fallback;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number of at least ${min}, got "${value}"`);

@@ -7,10 +7,11 @@ import { kstreamsBench } from './kstreams';
 import { latencyBench } from './latency';
 import { gatewayProfileBench } from './profile';
 import { registryBench } from './registry';
+import { scalingBench } from './scaling';
 import { writeReport } from './report';
 import { viewBench } from './view';
 
-const scenarios: Record<string, () => Promise<string>> = { registry: registryBench, enricher: enricherBench, gateway: gatewayBench, aggregator: aggregatorBench, view: viewBench, latency: latencyBench, 'gateway-profile': gatewayProfileBench, kstreams: kstreamsBench, report: writeReport };
+const scenarios: Record<string, () => Promise<string>> = { registry: registryBench, enricher: enricherBench, gateway: gatewayBench, aggregator: aggregatorBench, view: viewBench, latency: latencyBench, 'gateway-profile': gatewayProfileBench, kstreams: kstreamsBench, scaling: scalingBench, report: writeReport };
 
 async function main(name: string | undefined): Promise<number> {
   const run = name ? scenarios[name] : undefined;

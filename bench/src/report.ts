@@ -129,6 +129,25 @@ function charts(r: Record<string, Result>): { name: string; title: string; spec:
       color: { field: 'system', type: 'nominal' },
     });
   }
+  if (Array.isArray(r.scaling?.runs) && r.scaling.runs.length > 0) {
+    // One chart per measure, partitions on x, a line per stage (and instance where two ran).
+    const runs = r.scaling.runs as any[];
+    const measures: [string, string, (run: any) => { series: string; value: number | null }[]][] = [
+      ['scaling-throughput', 'events/s, one instance', (run) => [{ series: run.stage, value: run.oneInstance.eventsPerSecond }]],
+      ['scaling-rebalance', 'seconds from a second instance starting until both process', (run) => [{ series: run.stage, value: run.secondInstance.bothProcessingAfterSeconds }]],
+      ['scaling-producers', 'producers per instance', (run) => [{ series: `${run.stage}, alone`, value: run.oneInstance.producers }, ...run.twoInstances.map((t: any, i: number) => ({ series: `${run.stage}, instance ${i + 1} of 2`, value: t.producers }))]],
+      ['scaling-connections', 'broker connections per instance', (run) => [{ series: `${run.stage}, alone`, value: run.oneInstance.brokerConnections }, ...run.twoInstances.map((t: any, i: number) => ({ series: `${run.stage}, instance ${i + 1} of 2`, value: t.brokerConnections }))]],
+      ['scaling-rss', 'RSS per instance (MB)', (run) => [{ series: `${run.stage}, alone`, value: run.oneInstance.rssMb }, ...run.twoInstances.map((t: any, i: number) => ({ series: `${run.stage}, instance ${i + 1} of 2`, value: t.rssMb }))]],
+    ];
+    for (const [name, what, values] of measures) {
+      const rows = runs.flatMap((run) => values(run).map((v) => ({ partitions: run.partitions, ...v })));
+      chart(name, `Cost by partitions: ${what}`, r.scaling, `By partitions per topic: ${what}`, rows, { type: 'line', point: true }, {
+        x: { field: 'partitions', type: 'quantitative', title: 'partitions per topic', scale: { type: 'log', base: 2 } },
+        y: { field: 'value', type: 'quantitative', title: what },
+        color: { field: 'series', type: 'nominal', title: null },
+      });
+    }
+  }
   return out;
 }
 

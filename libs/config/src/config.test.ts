@@ -41,3 +41,18 @@ test('every bad or missing variable is named in one error', () => {
   expect(configError.message).toContain('HTTP_PORT: must be a port number from 0 to 65535');
   expect(configError.message).toContain('MODE: must be one of fast, safe');
 });
+
+test('a whole number out of its range is told its range', () => {
+  const bounded = z.object({ CONCURRENCY: env.int(16, { min: 1, max: 64 }), SIZE: env.int(5, { min: 1 }) });
+  const issues = (values: Record<string, string>) => {
+    try {
+      loadConfig(bounded, values);
+      return [];
+    } catch (err) {
+      return (err as ConfigError).issues.map((i) => `${i.variable}: ${i.problem}`);
+    }
+  };
+  expect(issues({ CONCURRENCY: '96' })).toEqual(['CONCURRENCY: must be a whole number from 1 to 64']);
+  expect(issues({ CONCURRENCY: '1.5', SIZE: '0' })).toEqual(['CONCURRENCY: must be a whole number', 'SIZE: must be a whole number of at least 1']);
+  expect(issues({ CONCURRENCY: 'many' })).toEqual(['CONCURRENCY: must be a whole number']);
+});

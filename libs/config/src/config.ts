@@ -35,13 +35,23 @@ export const env = {
 
   optionalString: () => z.string().min(1).optional(),
 
-  int: (defaultValue: number, bounds: { min?: number; max?: number } = {}) =>
-    z.coerce
+  int: (defaultValue: number, bounds: { min?: number; max?: number } = {}) => {
+    // Out of range says the range, not only "a whole number".
+    const range =
+      bounds.min !== undefined && bounds.max !== undefined
+        ? `must be a whole number from ${bounds.min} to ${bounds.max}`
+        : bounds.min !== undefined
+          ? `must be a whole number of at least ${bounds.min}`
+          : bounds.max !== undefined
+            ? `must be a whole number of at most ${bounds.max}`
+            : 'must be a whole number';
+    return z.coerce
       .number({ error: 'must be a whole number' })
       .int('must be a whole number')
-      .min(bounds.min ?? Number.MIN_SAFE_INTEGER)
-      .max(bounds.max ?? Number.MAX_SAFE_INTEGER)
-      .default(defaultValue),
+      .min(bounds.min ?? Number.MIN_SAFE_INTEGER, range)
+      .max(bounds.max ?? Number.MAX_SAFE_INTEGER, range)
+      .default(defaultValue);
+  },
 
   port: (defaultValue: number) =>
     z.coerce

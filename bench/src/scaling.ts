@@ -112,6 +112,12 @@ async function measure(stage: Stage, partitions: number) {
     clearInterval(steady);
     await Promise.all(instances.map((s) => s.stop()));
     await producer.disconnect();
+    // Every run's topics go, so that the next run's broker carries no partitions of earlier ones: with thousands of
+    // them, the transaction coordinator writes its markers far slower and the figures measure the leftovers.
+    await withAdmin(kafka, async (admin) => {
+      const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix) || t.startsWith(`${application}-`));
+      if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 60_000 });
+    });
   }
 }
 

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import {
   down,
+  intFrom,
   kill,
   optionsFromEnv,
   readState,
@@ -53,9 +54,9 @@ export async function startKafkaCluster(options: { nodes?: number; controllers?:
   const defaults = stackPaths();
   const paths = stackPaths({ ...process.env, SLUICE_STATE_DIR: join(defaults.stateDir, 'cluster'), SLUICE_CACHE_DIR: defaults.cacheDir });
   const nodes = options.nodes ?? 3;
-  // Validated as the stack runner validates SLUICE_KAFKA_CONTROLLERS; one controller unless told otherwise.
-  const controllers = options.controllers ?? optionsFromEnv({ ...process.env, SLUICE_KAFKA_CONTROLLERS: process.env.SLUICE_TEST_CLUSTER_CONTROLLERS || '1' }).kafkaControllers;
-  const stackOptions = { ...optionsFromEnv(), kafkaPort: options.port ?? Number(process.env.SLUICE_TEST_CLUSTER_PORT ?? 19092), kafkaNodes: nodes, kafkaControllers: controllers, kafkaHeapMb: options.heapMb ?? 384, only: 'kafka' as const, observability: false };
+  // Checked as the stack runner checks its own variables; one controller unless told otherwise.
+  const controllers = options.controllers ?? intFrom(process.env.SLUICE_TEST_CLUSTER_CONTROLLERS, 1, 'SLUICE_TEST_CLUSTER_CONTROLLERS', 0);
+  const stackOptions = { ...optionsFromEnv(), kafkaPort: options.port ?? intFrom(process.env.SLUICE_TEST_CLUSTER_PORT, 19092, 'SLUICE_TEST_CLUSTER_PORT'), kafkaNodes: nodes, kafkaControllers: controllers, kafkaHeapMb: options.heapMb ?? 384, only: 'kafka' as const, observability: false };
   const log: string[] = [];
   await up(stackOptions, (line) => log.push(line), paths);
   const clusterState = (): StackState => {

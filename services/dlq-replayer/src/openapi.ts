@@ -1,5 +1,5 @@
-import { errorResponse, errorSchema } from '@sluice/runtime';
-import { auditShape, discardSchema, exportShape, filterSchema, jsonSchemaOf, listShape, queryParameters, replayRequestSchema } from './requests';
+import { errorResponse, errorSchema, jsonSchemaOf, queryParameters } from '@sluice/runtime';
+import { auditShape, discardSchema, exportShape, filterSchema, listShape, replayRequestSchema } from './requests';
 import { ADMIN_ERRORS } from './routes';
 
 const error = (...codes: (keyof typeof ADMIN_ERRORS)[]) => errorResponse(ADMIN_ERRORS, ...codes);

@@ -1,4 +1,4 @@
-import { dateTimeField, jsonSchemaOf, parseQuery, parseRfc3339, problemsOf, queryParameters, textField, textProblem, type RequestProblem } from '@sluice/runtime';
+import { dateTimeField, parseQuery, parseRfc3339, problemsOf, textField, textProblem, type RequestProblem } from '@sluice/runtime';
 import { z } from 'zod';
 import { STATUSES, type DeadLetterFilter } from './filter';
 
@@ -135,4 +135,3 @@ export const discardSchema = z.strictObject({
   }),
 });
 
-export { jsonSchemaOf, queryParameters };

@@ -48,6 +48,7 @@ const DIMENSIONS = ['entity', 'category'];
 export const KEY_MAX_LENGTH = 256;
 /** A change sequence number: 18 digits always fit Postgres' bigint. */
 export const EVENT_ID_PATTERN = '^[0-9]{1,18}$';
+export const EVENT_ID = new RegExp(EVENT_ID_PATTERN);
 const DEFAULT_LIMITS = { aggregates: 100, top: 10 };
 
 /** An OpenAPI 3.1 query parameter. */
@@ -201,7 +202,7 @@ class Reader {
   eventId(name: string): bigint | undefined {
     const value = this.single(name);
     if (value === undefined) return undefined;
-    if (!new RegExp(EVENT_ID_PATTERN).test(value)) {
+    if (!EVENT_ID.test(value)) {
       this.problems.push({ parameter: name, message: 'must be an event id from this stream' });
       return undefined;
     }

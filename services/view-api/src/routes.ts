@@ -1,7 +1,7 @@
 import { errorFactory, type HttpError } from '@sluice/runtime';
 import express, { type Request, type Router } from 'express';
 import type { LiveUpdates } from './live';
-import { encodeCursor, EVENT_ID_PATTERN, parseAggregatesQuery, parseStreamQuery, parseTopQuery, type ParameterProblem } from './query';
+import { encodeCursor, EVENT_ID, parseAggregatesQuery, parseStreamQuery, parseTopQuery, type ParameterProblem } from './query';
 import type { ViewStore } from './store';
 import type { TopCache } from './top-cache';
 import { Counter, type Registry } from 'prom-client';
@@ -21,7 +21,7 @@ function invalid(problems: ParameterProblem[]): HttpError {
 function lastEventIdHeader(req: Request): bigint | undefined | ParameterProblem {
   const raw = req.header('last-event-id');
   if (raw === undefined) return undefined;
-  return new RegExp(EVENT_ID_PATTERN).test(raw) ? BigInt(raw) : { parameter: 'Last-Event-ID', message: 'must be an event id from this stream' };
+  return EVENT_ID.test(raw) ? BigInt(raw) : { parameter: 'Last-Event-ID', message: 'must be an event id from this stream' };
 }
 
 export function viewRoutes(deps: { store: ViewStore; live: LiveUpdates; topCache: TopCache; metrics: Registry; maxLimit: number; openApi: unknown }): Router {

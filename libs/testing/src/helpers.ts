@@ -42,9 +42,26 @@ export async function withAdmin<T>(kafka: Kafka, use: (admin: Admin) => Promise<
   }
 }
 
+/**
+ * Creates topics and waits (30 s at most) until every partition has a leader. Not kafkajs' own `waitForLeaders`: it
+ * gives up at once when the broker's metadata does not know a new topic yet (UNKNOWN_TOPIC_OR_PARTITION), which a
+ * busy broker answers for a moment after creating it.
+ */
 export async function createTopics(kafka: Kafka, topics: (Omit<ITopicConfig, 'numPartitions'> & { numPartitions: number })[]): Promise<void> {
   await withAdmin(kafka, async (admin) => {
-    await admin.createTopics({ topics, waitForLeaders: true });
+    await admin.createTopics({ topics, waitForLeaders: false });
+    const names = topics.map((t) => t.topic);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const metadata = await admin.fetchTopicMetadata({ topics: names });
+        if (metadata.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+      } catch (err) {
+        if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+      }
+      if (Date.now() > deadline) throw new Error(`topics ${names.join(', ')} have no leaders 30 s after their creation`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   });
 }
 

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { aggregatorBench } from './aggregator';
 import { enricherBench } from './enricher';
 import { gatewayBench } from './gateway';
+import { kafkaClientBench } from './kafka-client';
 import { kstreamsBench } from './kstreams';
 import { latencyBench } from './latency';
 import { gatewayProfileBench } from './profile';
@@ -11,7 +12,7 @@ import { scalingBench } from './scaling';
 import { writeReport } from './report';
 import { viewBench } from './view';
 
-const scenarios: Record<string, () => Promise<string>> = { registry: registryBench, enricher: enricherBench, gateway: gatewayBench, aggregator: aggregatorBench, view: viewBench, latency: latencyBench, 'gateway-profile': gatewayProfileBench, kstreams: kstreamsBench, scaling: scalingBench, report: writeReport };
+const scenarios: Record<string, () => Promise<string>> = { registry: registryBench, enricher: enricherBench, gateway: gatewayBench, aggregator: aggregatorBench, view: viewBench, latency: latencyBench, 'gateway-profile': gatewayProfileBench, kstreams: kstreamsBench, scaling: scalingBench, 'kafka-client': kafkaClientBench, report: writeReport };
 
 async function main(name: string | undefined): Promise<number> {
   const run = name ? scenarios[name] : undefined;

@@ -12,8 +12,9 @@ import {
   type EnrichedEvent,
   type WindowAggregate,
 } from '@sluice/contracts';
-import { readTopic, runningStack, startTestService, testKafka, uniqueName, withAdmin } from '@sluice/testing';
+import { createTopics, readTopic, runningStack, startTestService, testKafka, uniqueName, withAdmin } from '@sluice/testing';
 import { Partitioners, type Kafka, type Message } from 'kafkajs';
+import { startLoop } from './loop-process';
 import { writeResults } from './results';
 
 const PARTITIONS = 6;
@@ -29,7 +30,7 @@ const GRACE_MS = 10 * MIN;
 const anchorDir = join(__dirname, '..', 'kstreams');
 
 /** Builds the Kafka Streams application with Maven (dependencies from Maven Central). */
-function buildAnchor(): void {
+export function buildAnchor(): void {
   const mvn = spawnSync('mvn', ['-q', '-B', '-f', join(anchorDir, 'pom.xml'), 'package'], { stdio: 'inherit' });
   if (mvn.status !== 0) throw new Error(`building the Kafka Streams anchor failed (mvn exited ${mvn.status})`);
   if (!existsSync(join(anchorDir, 'target', 'lib'))) throw new Error('the anchor build left no target/lib');
@@ -65,7 +66,26 @@ interface RunningStage {
   stop(): Promise<void>;
 }
 
-async function startStage(system: 'sluice' | 'kafka-streams', sluice: { service: string; env: Record<string, string> }, anchorEnv: Record<string, string>): Promise<RunningStage> {
+/** The systems the enricher is compared on: Sluice's runtime, the KIP-447 loop on @platformatic/kafka, Kafka Streams. */
+export type EnricherSystem = 'sluice' | 'platformatic-loop' | 'kafka-streams';
+
+async function startStage(
+  system: EnricherSystem,
+  sluice: { service: string; env: Record<string, string> },
+  anchorEnv: Record<string, string>,
+  loopEnv: Record<string, string> = {},
+): Promise<RunningStage> {
+  if (system === 'platformatic-loop') {
+    const loop = startLoop(loopEnv);
+    const failed = loop.exited.then((code) => Promise.reject(new Error(`the platformatic loop exited (${code})`)));
+    failed.catch(() => undefined);
+    return {
+      until: (measured) => Promise.race([measured, failed]),
+      stop: async () => {
+        await loop.stop();
+      },
+    };
+  }
   if (system === 'sluice') {
     const service = await startTestService(sluice.service, { env: { ...sluice.env, LOG_LEVEL: 'warn' } });
     return {
@@ -131,7 +151,7 @@ async function consumedSpan(kafka: Kafka, groupId: string, input: string, intern
   }
 }
 
-async function produce(kafka: Kafka, topic: string, messages: Message[]): Promise<void> {
+export async function produce(kafka: Kafka, topic: string, messages: Message[]): Promise<void> {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   try {
@@ -154,7 +174,7 @@ export async function kstreamsBench(): Promise<string> {
   buildAnchor();
   const kafka = testKafka();
   const serde = new Serde(runningStack().schemaRegistryUrl);
-  const enricher = await compareEnrichers(kafka, serde);
+  const enricher = await compareEnrichers(kafka, serde, ['sluice', 'kafka-streams']);
   const aggregator = await compareAggregators(kafka, serde);
   return writeResults('kstreams', {
     partitions: PARTITIONS,
@@ -169,13 +189,14 @@ export async function kstreamsBench(): Promise<string> {
   });
 }
 
-async function topicSet(kafka: Kafka, system: string): Promise<(name: string) => string> {
+export async function topicSet(kafka: Kafka, system: string): Promise<(name: string) => string> {
   const prefix = `${uniqueName(`ks-${system}`)}.`;
   await withAdmin(kafka, (admin) => provisionTopics(admin, topicCatalog({ prefix, partitions: PARTITIONS })));
   return (name) => `${prefix}${name}`;
 }
 
-async function compareEnrichers(kafka: Kafka, serde: Serde) {
+/** The enricher on each of `systems`, one after the other, each on its own copy of the same records; each output is checked. */
+export async function compareEnrichers(kafka: Kafka, serde: Serde, systems: EnricherSystem[]) {
   const now = Date.now();
   const items: CatalogItem[] = Array.from({ length: ENTITIES }, (_, i) => ({ entityId: `sku-${i}`, name: `Item ${i}`, category: `c${i % CATEGORIES}`, price: null, attributes: {}, updatedAt: now }));
   const events: ActivityEvent[] = Array.from({ length: ENRICHER_EVENTS }, (_, i) => ({
@@ -187,14 +208,15 @@ async function compareEnrichers(kafka: Kafka, serde: Serde) {
     value: i % 7,
     attributes: (i % 5 === 0 ? { source: 'bench', ключ: 'значение ✓' } : {}) as Record<string, string>,
   }));
-  const run = async (system: 'sluice' | 'kafka-streams') => {
+  const run = async (system: EnricherSystem) => {
     const topic = await topicSet(kafka, system);
+    const application = uniqueName(`ks-enricher-${system}`);
+    if (system === 'platformatic-loop') await createTopics(kafka, [{ topic: `${application}-seen-events-changelog`, numPartitions: PARTITIONS }]);
     const itemEncoder = await serde.encoder<CatalogItem>(valueSubjectOf(topic(TOPICS.catalogItems)), 'CatalogItem');
     const eventEncoder = await serde.encoder<ActivityEvent>(valueSubjectOf(topic(TOPICS.eventsRaw)), 'ActivityEvent');
     await serde.encoder<EnrichedEvent>(valueSubjectOf(topic(TOPICS.eventsEnriched)), 'EnrichedEvent');
     await produce(kafka, topic(TOPICS.catalogItems), items.map((item) => ({ key: item.entityId, value: itemEncoder.encode(item) })));
     await produce(kafka, topic(TOPICS.eventsRaw), events.map((e) => ({ key: e.entityId, value: eventEncoder.encode(e) })));
-    const application = uniqueName(`ks-enricher-${system}`);
     const stage = await startStage(
       system,
       {
@@ -213,6 +235,13 @@ async function compareEnrichers(kafka: Kafka, serde: Serde) {
         ANCHOR_INPUT_TOPIC: topic(TOPICS.eventsRaw),
         ANCHOR_CATALOG_TOPIC: topic(TOPICS.catalogItems),
         ANCHOR_OUTPUT_TOPIC: topic(TOPICS.eventsEnriched),
+      },
+      {
+        LOOP_APPLICATION_ID: application,
+        LOOP_INPUT_TOPIC: topic(TOPICS.eventsRaw),
+        LOOP_CATALOG_TOPIC: topic(TOPICS.catalogItems),
+        LOOP_OUTPUT_TOPIC: topic(TOPICS.eventsEnriched),
+        LOOP_CHANGELOG_TOPIC: `${application}-seen-events-changelog`,
       },
     );
     try {
@@ -236,11 +265,21 @@ async function compareEnrichers(kafka: Kafka, serde: Serde) {
       await stage.stop();
     }
   };
-  const sluice = await run('sluice');
-  const kafkaStreams = await run('kafka-streams');
+  const results: Partial<Record<EnricherSystem, Awaited<ReturnType<typeof run>>>> = {};
+  for (const system of systems) results[system] = await run(system);
   const correct = (o: { missing: number; doubled: number; wrong: number }) => o.missing === 0 && o.doubled === 0 && o.wrong === 0;
-  if (!correct(sluice.output) || !correct(kafkaStreams.output)) throw new Error(`an enricher's output is not what its input gives: ${JSON.stringify({ sluice: sluice.output, kafkaStreams: kafkaStreams.output })}`);
-  return { events: ENRICHER_EVENTS, entities: ENTITIES, sluice, kafkaStreams, ratioSluiceToKafkaStreams: round(sluice.eventsPerSecond / kafkaStreams.eventsPerSecond), sameOutput: true };
+  if (!Object.values(results).every((r) => correct(r.output))) throw new Error(`an enricher's output is not what its input gives: ${JSON.stringify(results)}`);
+  const { sluice, kafkaStreams, platformaticLoop } = { sluice: results.sluice, kafkaStreams: results['kafka-streams'], platformaticLoop: results['platformatic-loop'] };
+  const ratio = (a?: { eventsPerSecond: number }, b?: { eventsPerSecond: number }) => (a && b ? round(a.eventsPerSecond / b.eventsPerSecond) : undefined);
+  return {
+    events: ENRICHER_EVENTS,
+    entities: ENTITIES,
+    sluice: sluice!,
+    kafkaStreams: kafkaStreams!,
+    ...(platformaticLoop ? { platformaticLoop, ratioPlatformaticLoopToKafkaStreams: ratio(platformaticLoop, kafkaStreams), ratioSluiceToPlatformaticLoop: ratio(sluice, platformaticLoop) } : {}),
+    ratioSluiceToKafkaStreams: ratio(sluice, kafkaStreams)!,
+    sameOutput: true,
+  };
 }
 
 type Totals = { count: number; sum: number; min: number; max: number };

@@ -148,7 +148,30 @@ function charts(r: Record<string, Result>): { name: string; title: string; spec:
       });
     }
   }
+  if (r['kafka-client']?.enricher) {
+    const e = r['kafka-client'].enricher;
+    const rows = [
+      { system: 'Sluice runtime (kafkajs, a producer per partition)', eventsPerSecond: e.sluice.eventsPerSecond },
+      { system: 'KIP-447 loop (@platformatic/kafka)', eventsPerSecond: e.platformaticLoop?.eventsPerSecond },
+      { system: 'Kafka Streams (exactly_once_v2)', eventsPerSecond: e.kafkaStreams.eventsPerSecond },
+    ].filter((row) => row.eventsPerSecond !== undefined);
+    chart('kafka-client-enricher', 'The enricher on each Kafka client, exactly once, events/s (docs/decisions/kafka-client.md)', r['kafka-client'], 'Enricher, exactly once, by client (events/s)', rows, 'bar', {
+      y: { field: 'system', type: 'nominal', title: null, sort: null },
+      x: { field: 'eventsPerSecond', type: 'quantitative', title: 'events/s' },
+    });
+  }
   return out;
+}
+
+/** The Kafka client checks (pnpm bench kafka-client) as a table: each check, passed or not. */
+function clientChecks(result: Result): string[] {
+  const rows: string[] = [];
+  const walk = (name: string, value: any) => {
+    if (value && typeof value === 'object' && 'passed' in value) rows.push(`| ${name} | ${value.passed ? 'passed' : '**failed**'} |`);
+    else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) walk(`${name} / ${k}`, v);
+  };
+  for (const [name, value] of Object.entries(result.checks ?? {})) walk(name, value);
+  return ['## The Kafka client checks', '', `@platformatic/kafka ${result.clients?.['@platformatic/kafka']}, measured on ${provenance(result)}; what each check saw is in the scenario's figures below, and what it means in docs/decisions/kafka-client.md.`, '', '| check | result |', '| --- | --- |', ...rows, ''];
 }
 
 function label(path: string): string {
@@ -202,6 +225,7 @@ export async function writeReport(): Promise<string> {
     lines.push('');
     for (const b of batches) lines.push(`![flame graph, ${b}](${profile[b].flameGraph})`, '');
   }
+  if (results['kafka-client']) lines.push(...clientChecks(results['kafka-client']));
   lines.push('## Scenarios', '');
   for (const r of Object.values(results)) {
     const { scenario, measuredAt: _measuredAt, commit: _commit, machine: _machine, ...figures } = r;

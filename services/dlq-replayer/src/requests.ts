@@ -15,6 +15,9 @@ const ID = /^[0-9]{1,18}$/;
 
 const idField = (message: string) => z.string({ error: message }).regex(ID, message);
 
+/** Whether a path's id can name a dead letter at all (a larger number could not reach Postgres' bigint). */
+export const isDeadLetterId = (id: string): boolean => ID.test(id);
+
 /** The fields of a dead-letter filter: as query parameters, and as the `filter` object of a replay request. */
 export const filterShape = {
   topic: textField('identifier', 512).optional(),

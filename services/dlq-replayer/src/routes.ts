@@ -4,7 +4,7 @@ import { errorFactory, problemsOf, type Logger } from '@sluice/runtime';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { csvHeader, csvLine } from './export';
 import { verdictFor } from './filter';
-import { discardSchema, parseAuditQuery, parseExportQuery, parseListQuery, parseReplayRequest, replayRequestSchema, toFilter } from './requests';
+import { discardSchema, isDeadLetterId, parseAuditQuery, parseExportQuery, parseListQuery, parseReplayRequest, replayRequestSchema, toFilter } from './requests';
 import { printable, ReplayConflict, type DeadLetter, type ReplayerStore } from './store';
 import type { PartitionLag } from '@sluice/streams';
 import type { ReplayWorker } from './worker';
@@ -140,7 +140,7 @@ export function adminRoutes(deps: AdminDeps): Router {
   });
 
   router.get('/admin/dlq/:id', async (req, res) => {
-    const d = /^\d{1,18}$/.test(req.params.id) ? await deps.store.get(req.params.id) : undefined;
+    const d = isDeadLetterId(req.params.id) ? await deps.store.get(req.params.id) : undefined;
     if (!d) throw fail('NOT_FOUND', `no dead letter ${req.params.id}`);
     let decoded: unknown = null;
     let decodeError: string | null = null;
@@ -217,7 +217,7 @@ export function adminRoutes(deps: AdminDeps): Router {
     const parsed = discardSchema.safeParse(req.body ?? {});
     if (!parsed.success) throw fail('INVALID_REQUEST', 'a reason (1 to 1000 characters) is required', problemsOf(parsed.error, 'is not a field of a discard'));
     const { reason } = parsed.data;
-    if (!/^\d{1,18}$/.test(req.params.id)) throw fail('NOT_FOUND', `no dead letter ${req.params.id}`);
+    if (!isDeadLetterId(req.params.id)) throw fail('NOT_FOUND', `no dead letter ${req.params.id}`);
     const outcome = await deps.store.discard(req.params.id, reason);
     if (!outcome.done && outcome.status === 'not found') throw fail('NOT_FOUND', `no dead letter ${req.params.id}`);
     if (!outcome.done) throw fail('NOT_PENDING', `dead letter ${req.params.id} is ${outcome.status}, not pending`);

@@ -43,9 +43,10 @@ export async function withAdmin<T>(kafka: Kafka, use: (admin: Admin) => Promise<
 }
 
 /**
- * Creates topics and waits (30 s at most) until every partition has a leader. Not kafkajs' own `waitForLeaders`: it
- * gives up at once when the broker's metadata does not know a new topic yet (UNKNOWN_TOPIC_OR_PARTITION), which a
- * busy broker answers for a moment after creating it.
+ * Creates topics and waits (30 s at most) until every partition has a leader that answers for it: metadata names a
+ * leader, and listing the topic's offsets works. Not kafkajs' own `waitForLeaders`: it gives up at once when the
+ * broker's metadata does not know a new topic yet (UNKNOWN_TOPIC_OR_PARTITION), and a leader named in metadata can
+ * still answer NOT_LEADER_FOR_PARTITION for a moment, both of which a busy broker does just after creating a topic.
  */
 export async function createTopics(kafka: Kafka, topics: (Omit<ITopicConfig, 'numPartitions'> & { numPartitions: number })[]): Promise<void> {
   await withAdmin(kafka, async (admin) => {
@@ -55,9 +56,12 @@ export async function createTopics(kafka: Kafka, topics: (Omit<ITopicConfig, 'nu
     for (;;) {
       try {
         const metadata = await admin.fetchTopicMetadata({ topics: names });
-        if (metadata.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+        if (metadata.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) {
+          for (const name of names) await admin.fetchTopicOffsets(name);
+          return;
+        }
       } catch (err) {
-        if ((err as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw err;
+        if (!['UNKNOWN_TOPIC_OR_PARTITION', 'NOT_LEADER_FOR_PARTITION', 'LEADER_NOT_AVAILABLE'].includes((err as { type?: string }).type ?? '')) throw err;
       }
       if (Date.now() > deadline) throw new Error(`topics ${names.join(', ')} have no leaders 30 s after their creation`);
       await new Promise((r) => setTimeout(r, 100));

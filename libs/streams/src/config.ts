@@ -11,7 +11,17 @@ type PolicyVariable = ReturnType<typeof env.enum<typeof UNKNOWN_ERROR_POLICIES>>
 /** Environment variables every stream service takes for its processor. */
 export const streamEnvShape: { [K in Exclude<keyof StreamEnv, 'STREAM_ON_UNKNOWN_ERROR'>]: IntVariable } & { STREAM_ON_UNKNOWN_ERROR: PolicyVariable } = {
   STREAM_COMMIT_INTERVAL_MS: env.int(100, { min: 1, max: 60_000 }),
-  STREAM_MAX_BATCH_SIZE: env.int(500, { min: 1, max: 100_000 }),
+  /**
+   * Records per transaction at most. Each transaction costs the same round trips to the coordinator however many
+   * records it holds: measured (`pnpm bench guarantees`), 2,000 against 500 made the enricher 1.4× and the
+   * aggregator 2.2× faster under load; a stage that is not loaded commits what it has every commit interval anyway.
+   */
+  STREAM_MAX_BATCH_SIZE: env.int(2_000, { min: 1, max: 100_000 }),
+  /**
+   * Input bytes (keys and values) per transaction at most, whatever the record count: a transaction's outputs to one
+   * partition go out as one record batch, which the broker refuses past its message.max.bytes (1 MiB by default).
+   */
+  STREAM_MAX_BATCH_BYTES: env.int(512 * 1024, { min: 1_024, max: 64 * 1024 * 1024 }),
   STREAM_SESSION_TIMEOUT_MS: env.int(30_000, { min: 3_000, max: 300_000 }),
   /**
    * Partitions processed at once per instance. Each partition's transaction waits on the broker most of its
@@ -30,6 +40,7 @@ export const streamEnvShape: { [K in Exclude<keyof StreamEnv, 'STREAM_ON_UNKNOWN
 export interface StreamEnv {
   STREAM_COMMIT_INTERVAL_MS: number;
   STREAM_MAX_BATCH_SIZE: number;
+  STREAM_MAX_BATCH_BYTES: number;
   STREAM_SESSION_TIMEOUT_MS: number;
   STREAM_CONCURRENCY: number;
   STREAM_REPLICATION_FACTOR: number;
@@ -40,10 +51,11 @@ export interface StreamEnv {
 
 export function streamTuning(
   config: StreamEnv,
-): Pick<StreamProcessorOptions, 'commitIntervalMs' | 'maxBatchSize' | 'sessionTimeoutMs' | 'concurrency' | 'replicationFactor' | 'maxUnknownRetries' | 'onUnknownError'> {
+): Pick<StreamProcessorOptions, 'commitIntervalMs' | 'maxBatchSize' | 'maxBatchBytes' | 'sessionTimeoutMs' | 'concurrency' | 'replicationFactor' | 'maxUnknownRetries' | 'onUnknownError'> {
   return {
     commitIntervalMs: config.STREAM_COMMIT_INTERVAL_MS,
     maxBatchSize: config.STREAM_MAX_BATCH_SIZE,
+    maxBatchBytes: config.STREAM_MAX_BATCH_BYTES,
     sessionTimeoutMs: config.STREAM_SESSION_TIMEOUT_MS,
     concurrency: config.STREAM_CONCURRENCY,
     replicationFactor: config.STREAM_REPLICATION_FACTOR,

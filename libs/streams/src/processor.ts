@@ -5,7 +5,7 @@ import { ensureInternalTopics } from './internal-topics';
 import { streamMetrics, type StreamMetrics } from './metrics';
 import { readCommittedOffsets, restoreStores, type RestoreContext } from './restore';
 import { newTask, resetTask, taskKey, type PartitionTask } from './task';
-import { buildTransaction, watermarkRecords, type RetryReason, type TransactionRules } from './transaction';
+import { buildTransaction, chunkEnd, watermarkRecords, type RetryReason, type TransactionRules } from './transaction';
 import { uninstrumentedConsumer, uninstrumentedProducer } from './traced';
 import type { RepartitionTopic, StreamProcessorOptions } from './types';
 import { heldBack, initialMergedTime, withSources, type MergedTime } from './watermarks';
@@ -39,6 +39,7 @@ export class StreamProcessor {
   private readonly metrics: StreamMetrics;
   private readonly now: () => number;
   private readonly maxBatchSize: number;
+  private readonly maxBatchBytes: number;
   private readonly sessionTimeoutMs: number;
   private readonly backoff: { initial: number; max: number };
   private readonly committer: Committer;
@@ -59,7 +60,8 @@ export class StreamProcessor {
   constructor(private readonly options: StreamProcessorOptions) {
     this.metrics = streamMetrics(options.metrics);
     this.now = options.now ?? Date.now;
-    this.maxBatchSize = options.maxBatchSize ?? 500;
+    this.maxBatchSize = options.maxBatchSize ?? 2_000;
+    this.maxBatchBytes = options.maxBatchBytes ?? 512 * 1024;
     this.sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000;
     this.backoff = options.retryBackoffMs ?? { initial: 100, max: 5_000 };
     this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
@@ -335,7 +337,7 @@ export class StreamProcessor {
       while (floor !== undefined && start < messages.length && BigInt(messages[start]!.offset) < floor) start += 1;
       if (start >= messages.length) return;
       const isolated = task.isolateUntil !== undefined && BigInt(messages[start]!.offset) < task.isolateUntil;
-      const chunk = messages.slice(start, start + (isolated ? 1 : this.maxBatchSize));
+      const chunk = messages.slice(start, isolated ? start + 1 : chunkEnd(messages, start, this.maxBatchSize, this.maxBatchBytes));
       const outcome = await this.runTransaction(task, chunk);
       const done = outcome.kind === 'committed' || outcome.kind === 'retry' ? outcome.count : 0;
       if (done > 0) {

@@ -4,7 +4,7 @@ import { PoisonRecordError, RetryableError, STREAM_ERROR_CODES } from './errors'
 import { DLQ_HEADERS, headerText } from './headers';
 import { PartitionStore } from './store';
 import { newTask, type PartitionTask } from './task';
-import { buildTransaction, type TransactionPlan, type TransactionRules } from './transaction';
+import { buildTransaction, chunkEnd, type TransactionPlan, type TransactionRules } from './transaction';
 import type { OutputRecord, ProcessContext } from './types';
 import { decodeMergedTime, decodeWatermark, encodeWatermark, initialMergedTime, SOURCE_HEADER, SOURCE_TIME_HEADER, WATERMARK_HEADER } from './watermarks';
 
@@ -203,4 +203,22 @@ describe('event time across a repartition', () => {
     expect(decodeMergedTime(to(plan, 'app-windows-changelog').find((r) => r.key === RUNTIME_KEYS.watermarks)!.value!).time).toBe(300);
     expect(task.merged.time).toBeNull();
   });
+});
+
+test('a transaction ends at the record count or before the record that would pass the byte bound, and never empty', () => {
+  // Keys `k<offset>` (2–3 bytes) and values of the given sizes.
+  const sized = (...sizes: number[]) => sizes.map((n, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.alloc(n) }));
+  const ten = sized(...Array.from({ length: 10 }, () => 98)); // 100 bytes each
+  expect(chunkEnd(ten, 0, 4, 1_000_000)).toBe(4);
+  expect(chunkEnd(ten, 8, 4, 1_000_000)).toBe(10);
+  expect(chunkEnd(ten, 0, 100, 350)).toBe(3);
+  expect(chunkEnd(ten, 0, 100, 300)).toBe(3);
+  expect(chunkEnd(ten, 2, 100, 299)).toBe(4);
+  // A record larger than the bound goes alone; the small ones after it go together.
+  const big = sized(5_000, 10, 10);
+  expect(chunkEnd(big, 0, 100, 1_000)).toBe(1);
+  expect(chunkEnd(big, 1, 100, 1_000)).toBe(3);
+  // Tombstones and records without a key count nothing but still count as records.
+  const empty = [{ key: null, value: null }, { key: null, value: null }, { key: null, value: null }];
+  expect(chunkEnd(empty, 0, 2, 1)).toBe(2);
 });

@@ -67,6 +67,22 @@ export interface TransactionPlan {
 const maxTime = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined ? b : b === undefined ? a : Math.max(a, b));
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
+/**
+ * Where the transaction that starts at `messages[start]` ends (exclusive): after `maxRecords` records, or before the
+ * record that would take its input bytes (keys and values) past `maxBytes`. Never empty: a record larger than
+ * `maxBytes` goes alone.
+ */
+export function chunkEnd(messages: readonly Pick<KafkaMessage, 'key' | 'value'>[], start: number, maxRecords: number, maxBytes: number): number {
+  const last = Math.min(messages.length, start + maxRecords);
+  let bytes = 0;
+  for (let i = start; i < last; i++) {
+    const m = messages[i]!;
+    bytes += (m.key?.length ?? 0) + (m.value?.length ?? 0);
+    if (bytes > maxBytes && i > start) return i;
+  }
+  return last;
+}
+
 export function inputRecord(topic: string, partition: number, message: KafkaMessage): InputRecord {
   return { topic, partition, offset: message.offset, timestamp: message.timestamp, key: message.key ?? null, value: message.value ?? null, headers: message.headers ?? {} };
 }

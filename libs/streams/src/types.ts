@@ -102,8 +102,10 @@ export interface StreamProcessorOptions {
   metrics: Registry;
   /** Longest wait for new records before a transaction commits what it has. @default 100 */
   commitIntervalMs?: number;
-  /** Records per transaction at most. @default 500 */
+  /** Records per transaction at most. @default 2000 */
   maxBatchSize?: number;
+  /** Input bytes (keys and values) per transaction at most; a record larger than this still goes alone. @default 524288 */
+  maxBatchBytes?: number;
   /** @default 30000 */
   sessionTimeoutMs?: number;
   /** Partitions processed at the same time. @default 16 */

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { aggregatorBench } from './aggregator';
 import { enricherBench } from './enricher';
 import { gatewayBench } from './gateway';
+import { guaranteesBench } from './guarantees';
 import { kafkaClientBench } from './kafka-client';
 import { kstreamsBench } from './kstreams';
 import { latencyBench } from './latency';
@@ -12,7 +13,7 @@ import { scalingBench } from './scaling';
 import { writeReport } from './report';
 import { viewBench } from './view';
 
-const scenarios: Record<string, () => Promise<string>> = { registry: registryBench, enricher: enricherBench, gateway: gatewayBench, aggregator: aggregatorBench, view: viewBench, latency: latencyBench, 'gateway-profile': gatewayProfileBench, kstreams: kstreamsBench, scaling: scalingBench, 'kafka-client': kafkaClientBench, report: writeReport };
+const scenarios: Record<string, () => Promise<string>> = { registry: registryBench, enricher: enricherBench, gateway: gatewayBench, aggregator: aggregatorBench, view: viewBench, latency: latencyBench, 'gateway-profile': gatewayProfileBench, kstreams: kstreamsBench, scaling: scalingBench, 'kafka-client': kafkaClientBench, guarantees: guaranteesBench, report: writeReport };
 
 async function main(name: string | undefined): Promise<number> {
   const run = name ? scenarios[name] : undefined;

@@ -15,7 +15,7 @@ import {
 import { createTopics, readTopic, runningStack, startTestService, testKafka, uniqueName, withAdmin } from '@sluice/testing';
 import { Partitioners, type Kafka, type Message } from 'kafkajs';
 import { startLoop } from './loop-process';
-import { writeResults } from './results';
+import { serviceNodeOptions, writeResults } from './results';
 
 const PARTITIONS = 6;
 const ENRICHER_EVENTS = 200_000;
@@ -66,11 +66,14 @@ interface RunningStage {
   stop(): Promise<void>;
 }
 
-/** The systems the enricher is compared on: Sluice's runtime, the KIP-447 loop on @platformatic/kafka, Kafka Streams. */
-export type EnricherSystem = 'sluice' | 'platformatic-loop' | 'kafka-streams';
+/**
+ * The systems a stage is compared on: Sluice's runtime (exactly once, or at least once for the guarantees' ratio),
+ * the enricher's KIP-447 loop on @platformatic/kafka (enricher only), Kafka Streams.
+ */
+export type StageSystem = 'sluice' | 'sluice-at-least-once' | 'platformatic-loop' | 'kafka-streams';
 
 async function startStage(
-  system: EnricherSystem,
+  system: StageSystem,
   sluice: { service: string; env: Record<string, string> },
   anchorEnv: Record<string, string>,
   loopEnv: Record<string, string> = {},
@@ -86,8 +89,9 @@ async function startStage(
       },
     };
   }
-  if (system === 'sluice') {
-    const service = await startTestService(sluice.service, { env: { ...sluice.env, LOG_LEVEL: 'warn' } });
+  if (system === 'sluice' || system === 'sluice-at-least-once') {
+    const guarantee = system === 'sluice' ? 'exactly-once' : 'at-least-once';
+    const service = await startTestService(sluice.service, { env: { ...sluice.env, STREAM_PROCESSING_GUARANTEE: guarantee, LOG_LEVEL: 'warn', ...serviceNodeOptions() } });
     return {
       until: (measured) => measured,
       stop: async () => {
@@ -175,16 +179,16 @@ export async function kstreamsBench(): Promise<string> {
   const kafka = testKafka();
   const serde = new Serde(runningStack().schemaRegistryUrl);
   const enricher = await compareEnrichers(kafka, serde, ['sluice', 'kafka-streams']);
-  const aggregator = await compareAggregators(kafka, serde);
+  const aggregator = await compareAggregators(kafka, serde, ['sluice', 'kafka-streams']);
   return writeResults('kstreams', {
     partitions: PARTITIONS,
-    sluice: { STREAM_CONCURRENCY: process.env.STREAM_CONCURRENCY ?? 'default', STREAM_MAX_BATCH_SIZE: process.env.STREAM_MAX_BATCH_SIZE ?? 'default' },
+    sluice: { STREAM_CONCURRENCY: process.env.STREAM_CONCURRENCY ?? 'default', STREAM_MAX_BATCH_SIZE: process.env.STREAM_MAX_BATCH_SIZE ?? 'default', serviceNodeOptions: process.env.BENCH_SERVICE_NODE_OPTIONS ?? null },
     kafkaStreams: { version: '4.1.1', guarantee: 'exactly_once_v2', threads: 1, commitIntervalMs: 100, stores: 'in memory, with changelogs', heap: '-Xmx768m' },
     enricher,
     aggregator,
     goals: {
-      enricherExactlyOnceRatio: { goal: 0.5, figure: enricher.ratioSluiceToKafkaStreams, met: enricher.ratioSluiceToKafkaStreams >= 0.5 },
-      aggregatorEventsPerSecond: { goal: 25_000, figure: aggregator.sluice.eventsPerSecond, met: aggregator.sluice.eventsPerSecond >= 25_000 },
+      enricherExactlyOnceRatio: { goal: 0.5, figure: enricher.ratioSluiceToKafkaStreams, met: (enricher.ratioSluiceToKafkaStreams ?? 0) >= 0.5 },
+      aggregatorEventsPerSecond: { goal: 25_000, figure: aggregator.sluice?.eventsPerSecond, met: (aggregator.sluice?.eventsPerSecond ?? 0) >= 25_000 },
     },
   });
 }
@@ -196,7 +200,7 @@ export async function topicSet(kafka: Kafka, system: string): Promise<(name: str
 }
 
 /** The enricher on each of `systems`, one after the other, each on its own copy of the same records; each output is checked. */
-export async function compareEnrichers(kafka: Kafka, serde: Serde, systems: EnricherSystem[]) {
+export async function compareEnrichers(kafka: Kafka, serde: Serde, systems: StageSystem[]) {
   const now = Date.now();
   const items: CatalogItem[] = Array.from({ length: ENTITIES }, (_, i) => ({ entityId: `sku-${i}`, name: `Item ${i}`, category: `c${i % CATEGORIES}`, price: null, attributes: {}, updatedAt: now }));
   const events: ActivityEvent[] = Array.from({ length: ENRICHER_EVENTS }, (_, i) => ({
@@ -208,7 +212,7 @@ export async function compareEnrichers(kafka: Kafka, serde: Serde, systems: Enri
     value: i % 7,
     attributes: (i % 5 === 0 ? { source: 'bench', ключ: 'значение ✓' } : {}) as Record<string, string>,
   }));
-  const run = async (system: EnricherSystem) => {
+  const run = async (system: StageSystem) => {
     const topic = await topicSet(kafka, system);
     const application = uniqueName(`ks-enricher-${system}`);
     if (system === 'platformatic-loop') await createTopics(kafka, [{ topic: `${application}-seen-events-changelog`, numPartitions: PARTITIONS }]);
@@ -226,7 +230,6 @@ export async function compareEnrichers(kafka: Kafka, serde: Serde, systems: Enri
           ENRICHER_INPUT_TOPIC: topic(TOPICS.eventsRaw),
           ENRICHER_CATALOG_TOPIC: topic(TOPICS.catalogItems),
           ENRICHER_OUTPUT_TOPIC: topic(TOPICS.eventsEnriched),
-          STREAM_PROCESSING_GUARANTEE: 'exactly-once',
         },
       },
       {
@@ -265,26 +268,32 @@ export async function compareEnrichers(kafka: Kafka, serde: Serde, systems: Enri
       await stage.stop();
     }
   };
-  const results: Partial<Record<EnricherSystem, Awaited<ReturnType<typeof run>>>> = {};
+  const results: Partial<Record<StageSystem, Awaited<ReturnType<typeof run>>>> = {};
   for (const system of systems) results[system] = await run(system);
   const correct = (o: { missing: number; doubled: number; wrong: number }) => o.missing === 0 && o.doubled === 0 && o.wrong === 0;
   if (!Object.values(results).every((r) => correct(r.output))) throw new Error(`an enricher's output is not what its input gives: ${JSON.stringify(results)}`);
   const { sluice, kafkaStreams, platformaticLoop } = { sluice: results.sluice, kafkaStreams: results['kafka-streams'], platformaticLoop: results['platformatic-loop'] };
-  const ratio = (a?: { eventsPerSecond: number }, b?: { eventsPerSecond: number }) => (a && b ? round(a.eventsPerSecond / b.eventsPerSecond) : undefined);
   return {
     events: ENRICHER_EVENTS,
     entities: ENTITIES,
-    sluice: sluice!,
-    kafkaStreams: kafkaStreams!,
-    ...(platformaticLoop ? { platformaticLoop, ratioPlatformaticLoopToKafkaStreams: ratio(platformaticLoop, kafkaStreams), ratioSluiceToPlatformaticLoop: ratio(sluice, platformaticLoop) } : {}),
-    ratioSluiceToKafkaStreams: ratio(sluice, kafkaStreams)!,
+    ...named(results),
+    ...(platformaticLoop ? { ratioPlatformaticLoopToKafkaStreams: ratio(platformaticLoop, kafkaStreams), ratioSluiceToPlatformaticLoop: ratio(sluice, platformaticLoop) } : {}),
+    ratioSluiceToKafkaStreams: ratio(sluice, kafkaStreams),
     sameOutput: true,
   };
 }
 
+/** Each system's figures under its name in the results (sluice, sluiceAtLeastOnce, platformaticLoop, kafkaStreams). */
+function named<T>(results: Partial<Record<StageSystem, T>>): { sluice?: T; sluiceAtLeastOnce?: T; platformaticLoop?: T; kafkaStreams?: T } {
+  return { sluice: results.sluice, sluiceAtLeastOnce: results['sluice-at-least-once'], platformaticLoop: results['platformatic-loop'], kafkaStreams: results['kafka-streams'] };
+}
+
+const ratio = (a?: { eventsPerSecond: number }, b?: { eventsPerSecond: number }) => (a && b ? round(a.eventsPerSecond / b.eventsPerSecond) : undefined);
+
 type Totals = { count: number; sum: number; min: number; max: number };
 
-async function compareAggregators(kafka: Kafka, serde: Serde) {
+/** The aggregator on each of `systems` (not the enricher's loop), one after the other, on its own copy of the same records; each output is checked. */
+export async function compareAggregators(kafka: Kafka, serde: Serde, systems: Exclude<StageSystem, 'platformatic-loop'>[]) {
   const base = Math.floor(Date.now() / MIN) * MIN - 10 * MIN;
   const events: EnrichedEvent[] = Array.from({ length: AGGREGATOR_EVENTS }, (_, i) => {
     const entity = i % ENTITIES;
@@ -312,7 +321,7 @@ async function compareAggregators(kafka: Kafka, serde: Serde) {
       expected.set(id, { count: t.count + 1, sum: t.sum + e.value, min: Math.min(t.min, e.value), max: Math.max(t.max, e.value) });
     }
   }
-  const run = async (system: 'sluice' | 'kafka-streams') => {
+  const run = async (system: StageSystem) => {
     const topic = await topicSet(kafka, system);
     const encoder = await serde.encoder<EnrichedEvent>(valueSubjectOf(topic(TOPICS.eventsEnriched)), 'EnrichedEvent');
     await serde.encoder<WindowAggregate>(valueSubjectOf(topic(TOPICS.aggregates)), 'WindowAggregate');
@@ -356,11 +365,9 @@ async function compareAggregators(kafka: Kafka, serde: Serde) {
       await stage.stop();
     }
   };
-  const sluice = await run('sluice');
-  const kafkaStreams = await run('kafka-streams');
-  if (sluice.output.wrong + sluice.output.extra > 0 || kafkaStreams.output.wrong + kafkaStreams.output.extra > 0) {
-    throw new Error(`an aggregator's windows are not what its input gives: ${JSON.stringify({ sluice: sluice.output, kafkaStreams: kafkaStreams.output })}`);
-  }
+  const results: Partial<Record<StageSystem, Awaited<ReturnType<typeof run>>>> = {};
+  for (const system of systems) results[system] = await run(system);
+  if (Object.values(results).some((r) => r.output.wrong + r.output.extra > 0)) throw new Error(`an aggregator's windows are not what its input gives: ${JSON.stringify(results)}`);
   return {
     events: AGGREGATOR_EVENTS,
     entities: ENTITIES,
@@ -369,9 +376,8 @@ async function compareAggregators(kafka: Kafka, serde: Serde) {
     eventTimeSpanMs: EVENT_TIME_SPAN_MS,
     graceMs: GRACE_MS,
     note: 'events/s through both stages: entity windows, then category windows after the repartition topic',
-    sluice,
-    kafkaStreams,
-    ratioSluiceToKafkaStreams: round(sluice.eventsPerSecond / kafkaStreams.eventsPerSecond),
+    ...named(results),
+    ratioSluiceToKafkaStreams: ratio(results.sluice, results['kafka-streams']),
     sameWindows: true,
   };
 }

@@ -117,7 +117,10 @@ async function stopAnchor(child: ChildProcess): Promise<void> {
  * every partition of `input` (written without transactions) is committed to its end, then every partition of
  * `internal` (written in transactions) too, and `done` holds. Measured the same way for both systems, from the
  * group's committed offsets (each commits them in its transactions), sampled every 100 ms. A transactional
- * partition ends with a commit marker that a consumer may or may not commit past: there, one short is the end.
+ * partition ends with commit markers that a consumer may or may not commit past, one for each transaction that wrote
+ * to it last: the upstream tasks (one per input partition) that committed at the same moment, each its own idle
+ * announcement, leave up to one marker each after the last record. There, `PARTITIONS` short is the end (seen: six
+ * records in a row, then their six markers, the consumer committed right after the records).
  */
 async function consumedSpan(kafka: Kafka, groupId: string, input: string, internal: string[], done: (committedInternal: number) => boolean, timeoutMs = 900_000): Promise<number> {
   const admin = kafka.admin();
@@ -146,7 +149,7 @@ async function consumedSpan(kafka: Kafka, groupId: string, input: string, intern
       if (total > 0 && first === undefined) first = Date.now();
       const at = (topic: string, slack: number) => [...ends].filter(([k]) => k.startsWith(`${topic}:`)).every(([k, end]) => (committed.get(k) ?? 0) >= end - slack);
       const internalCommitted = [...committed].filter(([k]) => internal.some((t) => k.startsWith(`${t}:`))).reduce((sum, [, v]) => sum + v, 0);
-      if (first !== undefined && existing.has(input) && at(input, 0) && internal.every((t) => at(t, 1)) && done(internalCommitted)) return (Date.now() - first) / 1000;
+      if (first !== undefined && existing.has(input) && at(input, 0) && internal.every((t) => at(t, PARTITIONS)) && done(internalCommitted)) return (Date.now() - first) / 1000;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`group ${groupId} did not finish within ${timeoutMs} ms`);

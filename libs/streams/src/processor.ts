@@ -144,6 +144,12 @@ export class StreamProcessor {
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
+    // Batches of only transaction markers (or aborted records) reach no handler but move the consumer's position.
+    // The latest batch's end, not the highest: after a seek back, the batches read again say where the consumer is.
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      const task = this.tasks.get(taskKey(payload.topic, payload.partition));
+      if (task && payload.lastOffset !== null && payload.lastOffset !== undefined) task.fetched = BigInt(payload.lastOffset) + 1n;
+    });
     await consumer.connect();
     for (const topic of this.options.inputTopics) await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
@@ -480,8 +486,9 @@ export class StreamProcessor {
     for (const task of due) {
       const end = ends.get(task.topic)?.find((p) => p.partition === task.partition);
       if (!end) continue;
-      const position = task.committed !== undefined && task.committed > BigInt(end.low) ? task.committed : BigInt(end.low);
-      // One offset past the position may be the marker that ended the last transaction: caught up.
+      let position = BigInt(end.low);
+      for (const read of [task.committed, task.fetched]) if (read !== undefined && read > position) position = read;
+      // One offset past the committed position may be the marker that ended the last transaction: caught up.
       if (BigInt(end.high) - position > 1n) continue;
       const previous = task.working ?? Promise.resolve();
       const current = previous.then(() => this.announceIdle(task));

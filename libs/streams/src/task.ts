@@ -35,6 +35,11 @@ export interface PartitionTask extends TaskState {
   committed?: bigint;
   /** The next offset recorded in the changelog by this partition's last committed transaction. */
   progress?: bigint;
+  /**
+   * The next offset the consumer has read past, transaction markers included: an input written by several
+   * transactional producers at once ends with a marker of each, past the last record and so past `committed`.
+   */
+  fetched?: bigint;
   /** Where the consumer must go back to before anything else: the changelog's progress, behind the group's offset. */
   rewindTo?: bigint;
   /** Set when this task's producer was fenced: wait for a rebalance before taking the partition back. */
@@ -63,6 +68,7 @@ export function resetTask(task: PartitionTask): Producer | undefined {
   task.stores.clear();
   task.committed = undefined;
   task.progress = undefined;
+  task.fetched = undefined;
   task.rewindTo = undefined;
   task.merged = undefined;
   task.published = undefined;

@@ -27,6 +27,12 @@ export interface AggregatorFixture {
   send(events: EnrichedEvent[]): Promise<void>;
   /** Sends to one partition of events.enriched, as one upstream partition (one enricher task) would. */
   sendTo(partition: number, events: EnrichedEvent[]): Promise<void>;
+  /**
+   * Each list of `groups` to one partition by a transactional producer of its own, every transaction open at once,
+   * then committed one after the other: the partition ends with a marker of each, as an input written by several
+   * upstream tasks committing together does.
+   */
+  sendInTransactions(partition: number, groups: EnrichedEvent[][]): Promise<void>;
   /** Every record of aggregates (decoded), in the order of each partition. */
   allAggregates(): Promise<WindowAggregate[]>;
   /** The newest record of every key in aggregates, once `done` is satisfied (or as it is when time runs out). */
@@ -78,6 +84,21 @@ export async function aggregatorFixture(partitions = 3): Promise<AggregatorFixtu
     },
     async sendTo(partition, events) {
       await producer.send({ topic: topics.enriched, acks: -1, messages: events.map((e) => ({ key: e.entityId, value: encoder.encode(e), partition })) });
+    },
+    async sendInTransactions(partition, groups) {
+      const producers = groups.map((_, i) => kafka.producer({ transactionalId: `${applicationId}-upstream-${i}`, idempotent: true, maxInFlightRequests: 1 }));
+      try {
+        const transactions = [];
+        for (const [i, p] of producers.entries()) {
+          await p.connect();
+          const transaction = await p.transaction();
+          await transaction.send({ topic: topics.enriched, acks: -1, messages: groups[i]!.map((e) => ({ key: e.entityId, value: encoder.encode(e), partition })) });
+          transactions.push(transaction);
+        }
+        for (const transaction of transactions) await transaction.commit();
+      } finally {
+        await Promise.all(producers.map((p) => p.disconnect()));
+      }
     },
     async allAggregates() {
       const records: KafkaMessage[] = [];

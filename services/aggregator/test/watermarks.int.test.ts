@@ -170,6 +170,30 @@ test('a partition that receives nothing is idle after the idle timeout: category
   expect(pick(latest.get(first)!)).toEqual(windows.get(first));
 });
 
+test('a partition whose last records came from several transactional producers at once (it ends with a marker of each) is still found idle', async () => {
+  agg = await aggregatorFixture(3);
+  const aggregator = await agg.start({ ...windowEnv, WINDOW_IDLE_TIMEOUT_MS: '3000' });
+  const sent: Sent[] = [];
+  // Partition 2: three events from three producers whose transactions end together, then nothing: its committed
+  // offset stays three markers short of its end.
+  const fromThree = [1, 2, 3].map((v) => event(2, 'c0', T0 + 1_000, v));
+  await agg.sendInTransactions(2, fromThree.map((e) => [e]));
+  for (const e of fromThree) sent.push({ partition: 2, event: e });
+  const first = `category|c0|${T0}`;
+  let closed: WindowAggregate | undefined;
+  for (let t = T0 + 1_000; !closed && t < T0 + 200_000; t += 1_000) {
+    for (const p of [0, 1]) {
+      const e = event(p, 'c0', t, p + 1);
+      await agg.sendTo(p, [e]);
+      sent.push({ partition: p, event: e });
+    }
+    await sleep(300);
+    if (t % 5_000 === 0) closed = (await agg.allAggregates()).find((r) => r.dimension === 'category' && r.windowStart === T0 && r.isFinal);
+  }
+  await expectFinals(agg, compute(sent).windows, [first]);
+  expect(await (await fetch(`${aggregator.url}/metrics`)).text()).toMatch(/stream_watermark_idle_sources\{[^}]*\} 1/);
+});
+
 test('kill -9 of the aggregator while one partition holds category time back: per-source progress is restored, no window closes early or twice', async () => {
   agg = await aggregatorFixture(2);
   const aggregator = await agg.start(windowEnv);

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TOPICS, valueSubjectOf, Serde, type ActivityEvent, type CatalogItem, type EnrichedEvent } from '@sluice/contracts';
-import { changelogKey, checkStageEffects, createTopics, eventIdOf, readTopic, runningStack, testKafka, uniqueName, type StageEffectsReport } from '@sluice/testing';
+import { changelogKey, checkStageEffects, createTopics, eventIdOf, eventually, readTopic, runningStack, testKafka, uniqueName, type StageEffectsReport } from '@sluice/testing';
 import type { Kafka } from 'kafkajs';
 import { buildAnchor, compareEnrichers, produce, topicSet } from './kstreams';
 import { startLoop } from './loop-process';
@@ -119,15 +119,7 @@ async function progress(kafka: Kafka, group: string, topic: string): Promise<{ c
   }
 }
 
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 180_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-const caughtUp = (kafka: Kafka, t: LoopTopics) => until(`${t.application} past its input`, async () => ((p) => p.committed >= p.end)(await progress(kafka, t.application, t.input)));
+const caughtUp = (kafka: Kafka, t: LoopTopics) => eventually(`${t.application} past its input`, () => progress(kafka, t.application, t.input), (p) => p.committed >= p.end, 180_000);
 
 async function effects(kafka: Kafka, serde: Serde, t: LoopTopics): Promise<StageEffectsReport> {
   return checkStageEffects({
@@ -259,7 +251,7 @@ export async function checkReadCommitted(kafka: Kafka) {
     const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false });
     stream.on('data', (m: { value: Buffer }) => seen.push(m.value.toString()));
     // Everything expected, then a while longer for anything that should not be there.
-    await until('the platformatic reader', async () => seen.length >= expected.length, 30_000).catch(() => undefined);
+    await eventually('the platformatic reader', async () => seen.length, (n) => n >= expected.length, 30_000).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 3_000));
     await stream.close();
   } finally {

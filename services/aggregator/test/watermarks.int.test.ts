@@ -97,6 +97,23 @@ async function eventuallyMetrics(url: string, pattern: RegExp, done: (value: num
   throw new Error(`metrics never matched ${pattern}:\n${text.split('\n').filter((l) => l.includes('watermark')).join('\n')}`);
 }
 
+/**
+ * Partitions 0 and 1 deliver an event of category c0 every second of event time (recorded in `sent`) until the
+ * category window at T0 is final, or 200 s of event time have passed.
+ */
+async function deliverUntilFirstCategoryFinal(sent: Sent[]): Promise<void> {
+  let closed: WindowAggregate | undefined;
+  for (let t = T0 + 1_000; !closed && t < T0 + 200_000; t += 1_000) {
+    for (const p of [0, 1]) {
+      const e = event(p, 'c0', t, p + 1);
+      await agg.sendTo(p, [e]);
+      sent.push({ partition: p, event: e });
+    }
+    await sleep(300);
+    if (t % 5_000 === 0) closed = (await agg.allAggregates()).find((r) => r.dimension === 'category' && r.windowStart === T0 && r.isFinal);
+  }
+}
+
 let agg: AggregatorFixture;
 afterEach(async () => {
   await agg?.close();
@@ -145,16 +162,7 @@ test('a partition that receives nothing is idle after the idle timeout: category
   const sent: Sent[] = [];
   // Partitions 0 and 1 keep delivering (never idle); partition 2 receives nothing at all.
   const first = `category|c0|${T0}`;
-  let closed: WindowAggregate | undefined;
-  for (let t = T0 + 1_000; !closed && t < T0 + 200_000; t += 1_000) {
-    for (const p of [0, 1]) {
-      const e = event(p, 'c0', t, p + 1);
-      await agg.sendTo(p, [e]);
-      sent.push({ partition: p, event: e });
-    }
-    await sleep(300);
-    if (t % 5_000 === 0) closed = (await agg.allAggregates()).find((r) => r.dimension === 'category' && r.windowStart === T0 && r.isFinal);
-  }
+  await deliverUntilFirstCategoryFinal(sent);
   const { windows } = compute(sent);
   await expectFinals(agg, windows, [first]);
   const metrics = await (await fetch(`${aggregator.url}/metrics`)).text();
@@ -180,16 +188,7 @@ test('a partition whose last records came from several transactional producers a
   await agg.sendInTransactions(2, fromThree.map((e) => [e]));
   for (const e of fromThree) sent.push({ partition: 2, event: e });
   const first = `category|c0|${T0}`;
-  let closed: WindowAggregate | undefined;
-  for (let t = T0 + 1_000; !closed && t < T0 + 200_000; t += 1_000) {
-    for (const p of [0, 1]) {
-      const e = event(p, 'c0', t, p + 1);
-      await agg.sendTo(p, [e]);
-      sent.push({ partition: p, event: e });
-    }
-    await sleep(300);
-    if (t % 5_000 === 0) closed = (await agg.allAggregates()).find((r) => r.dimension === 'category' && r.windowStart === T0 && r.isFinal);
-  }
+  await deliverUntilFirstCategoryFinal(sent);
   await expectFinals(agg, compute(sent).windows, [first]);
   expect(await (await fetch(`${aggregator.url}/metrics`)).text()).toMatch(/stream_watermark_idle_sources\{[^}]*\} 1/);
 });

@@ -10,10 +10,11 @@ import { latencyBench } from './latency';
 import { gatewayProfileBench } from './profile';
 import { registryBench } from './registry';
 import { scalingBench } from './scaling';
+import { transactionsBench } from './transactions';
 import { writeReport } from './report';
 import { viewBench } from './view';
 
-const scenarios: Record<string, () => Promise<string>> = { registry: registryBench, enricher: enricherBench, gateway: gatewayBench, aggregator: aggregatorBench, view: viewBench, latency: latencyBench, 'gateway-profile': gatewayProfileBench, kstreams: kstreamsBench, scaling: scalingBench, 'kafka-client': kafkaClientBench, guarantees: guaranteesBench, report: writeReport };
+const scenarios: Record<string, () => Promise<string>> = { registry: registryBench, enricher: enricherBench, gateway: gatewayBench, aggregator: aggregatorBench, view: viewBench, latency: latencyBench, 'gateway-profile': gatewayProfileBench, kstreams: kstreamsBench, scaling: scalingBench, 'kafka-client': kafkaClientBench, guarantees: guaranteesBench, transactions: transactionsBench, report: writeReport };
 
 async function main(name: string | undefined): Promise<number> {
   const run = name ? scenarios[name] : undefined;

@@ -19,7 +19,7 @@ commands:
 
 environment: SLUICE_KAFKA_PORT (9092), SLUICE_KAFKA_NODES (1),
   SLUICE_KAFKA_CONTROLLERS (0), SLUICE_KAFKA_VERSION (4.1.1),
-  SLUICE_KAFKA_HEAP_MB (512), SLUICE_PG_PORT (54329), DATABASE_URL (embedded Postgres when unset),
+  SLUICE_KAFKA_HEAP_MB (512), SLUICE_KAFKA_JIT (quick: C1 only; full for benchmarks), SLUICE_PG_PORT (54329), DATABASE_URL (embedded Postgres when unset),
   SCHEMA_REGISTRY_PORT (8081), SLUICE_OBSERVABILITY (false), PROMETHEUS_PORT (9090), SLUICE_S3 (false),
   SLUICE_S3_PORT (9000), ARCHIVE_URL (the archiver's; .sluice/archive),
   SLUICE_STATE_DIR (.sluice), SLUICE_CACHE_DIR (.cache)`;

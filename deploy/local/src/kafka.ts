@@ -83,12 +83,15 @@ export function serverProperties(node: KafkaNode, voters: KafkaNode[], brokers =
     .join('\n')}\n`;
 }
 
-export function javaArgs(libs: string, heapMb: number, extra: string[], logConfig = 'log4j2.yaml'): string[] {
+/** `quick`: C1 only, for processes that live briefly or must start fast; `full`: the JVM's tiered compilation. */
+export type KafkaJit = 'quick' | 'full';
+
+export function javaArgs(libs: string, heapMb: number, extra: string[], logConfig = 'log4j2.yaml', jit: KafkaJit = 'quick'): string[] {
   return [
     `-Xms${Math.min(128, heapMb)}m`,
     `-Xmx${heapMb}m`,
     '-XX:+UseSerialGC',
-    '-XX:TieredStopAtLevel=1',
+    ...(jit === 'quick' ? ['-XX:TieredStopAtLevel=1'] : []),
     '-Djava.awt.headless=true',
     `-Dlog4j2.configurationFile=${join(repoRoot, 'deploy', 'local', 'kafka', logConfig)}`,
     '-cp',

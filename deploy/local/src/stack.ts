@@ -3,7 +3,7 @@ import { provisionTopics, topicCatalog, type ProvisionReport } from '@sluice/con
 import { Kafka, logLevel } from 'kafkajs';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { DEFAULT_KAFKA_VERSION, ensureKafkaJars, formatNode, javaArgs, newClusterId, waitForKafka, type KafkaNode } from './kafka';
+import { DEFAULT_KAFKA_VERSION, ensureKafkaJars, formatNode, javaArgs, newClusterId, waitForKafka, type KafkaJit, type KafkaNode } from './kafka';
 import { stackPaths, type StackPaths } from './paths';
 import { canConnect, postgresArgs, prepareEmbeddedPostgres, waitForPostgres } from './postgres';
 import { isAlive, signalGroup, sleep, spawnDetached, stopProcess, waitFor } from './processes';
@@ -26,6 +26,12 @@ export interface StackOptions {
   kafkaVersion: string;
   /** @default 512 (SLUICE_KAFKA_HEAP_MB) */
   kafkaHeapMb: number;
+  /**
+   * The brokers' JIT: `quick` compiles with C1 only (starts fast and light: what tests, which start many clusters,
+   * want); `full` is the JVM's default tiered compilation, for measuring (a warmed-up broker then spends less CPU
+   * per request). @default quick (SLUICE_KAFKA_JIT)
+   */
+  kafkaJit: KafkaJit;
   /** @default 54329 (SLUICE_PG_PORT), for the embedded server */
   postgresPort: number;
   /** An existing Postgres to use instead of the embedded one (DATABASE_URL). */
@@ -60,6 +66,12 @@ function boolFrom(value: string | undefined, name: string): boolean {
   throw new Error(`${name} must be true or false, got "${value}"`);
 }
 
+function jitFrom(value: string | undefined): KafkaJit {
+  if (value === undefined || value === '') return 'quick';
+  if (value === 'quick' || value === 'full') return value;
+  throw new Error(`SLUICE_KAFKA_JIT must be quick or full, got "${value}"`);
+}
+
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): StackOptions {
   return {
     kafkaPort: intFrom(env.SLUICE_KAFKA_PORT, 9092, 'SLUICE_KAFKA_PORT'),
@@ -67,6 +79,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): StackOptio
     kafkaControllers: intFrom(env.SLUICE_KAFKA_CONTROLLERS, 0, 'SLUICE_KAFKA_CONTROLLERS', 0),
     kafkaVersion: env.SLUICE_KAFKA_VERSION || DEFAULT_KAFKA_VERSION,
     kafkaHeapMb: intFrom(env.SLUICE_KAFKA_HEAP_MB, 512, 'SLUICE_KAFKA_HEAP_MB'),
+    kafkaJit: jitFrom(env.SLUICE_KAFKA_JIT),
     postgresPort: intFrom(env.SLUICE_PG_PORT, 54329, 'SLUICE_PG_PORT'),
     databaseUrl: env.DATABASE_URL || undefined,
     registryPort: intFrom(env.SCHEMA_REGISTRY_PORT, 8081, 'SCHEMA_REGISTRY_PORT'),
@@ -181,7 +194,7 @@ async function startKafka(paths: StackPaths, state: StackState, options: StackOp
         logPath: join(paths.logsDir, `${name}.log`),
         command: 'java',
         // A controller only keeps the metadata log: a small heap is plenty.
-        args: javaArgs(libs, node.roles === 'controller' ? Math.min(256, options.kafkaHeapMb) : options.kafkaHeapMb, ['kafka.Kafka', properties]),
+        args: javaArgs(libs, node.roles === 'controller' ? Math.min(256, options.kafkaHeapMb) : options.kafkaHeapMb, ['kafka.Kafka', properties], 'log4j2.yaml', options.kafkaJit),
         env: {},
       }),
     );

@@ -1,4 +1,5 @@
-import { serverProperties, type KafkaNode } from '../src/kafka';
+import { javaArgs, serverProperties, type KafkaNode } from '../src/kafka';
+import { optionsFromEnv } from '../src/stack';
 
 function parse(text: string): Record<string, string> {
   return Object.fromEntries(text.trim().split('\n').map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]));
@@ -39,5 +40,20 @@ describe('KRaft node settings', () => {
     // The controller creates the topics: its defaults follow the number of brokers, not of controllers.
     expect(c['default.replication.factor']).toBe('3');
     expect(c['min.insync.replicas']).toBe('2');
+  });
+});
+
+describe('the Kafka nodes\' JIT (SLUICE_KAFKA_JIT)', () => {
+  test('quick by default: C1 only; full: the JVM\'s own tiered compilation', () => {
+    expect(optionsFromEnv({}).kafkaJit).toBe('quick');
+    expect(javaArgs('/libs', 512, ['kafka.Kafka'], 'log4j2.yaml', optionsFromEnv({}).kafkaJit)).toContain('-XX:TieredStopAtLevel=1');
+    expect(optionsFromEnv({ SLUICE_KAFKA_JIT: 'full' }).kafkaJit).toBe('full');
+    const full = javaArgs('/libs', 512, ['kafka.Kafka'], 'log4j2.yaml', 'full');
+    expect(full.some((arg) => arg.startsWith('-XX:TieredStopAtLevel'))).toBe(false);
+    expect(full).toContain('-Xmx512m');
+  });
+
+  test('another value is refused at start-up, naming the variable', () => {
+    expect(() => optionsFromEnv({ SLUICE_KAFKA_JIT: 'c2' })).toThrow('SLUICE_KAFKA_JIT must be quick or full, got "c2"');
   });
 });

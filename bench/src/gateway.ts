@@ -4,10 +4,11 @@ import autocannon from 'autocannon';
 import { Partitioners } from 'kafkajs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { serviceNodeOptions, writeResults } from './results';
+import { median, serviceNodeOptions, writeResults } from './results';
 
 const DURATION_SEC = 10;
 const BATCHES = [1, 100, 1_000];
+const ROUNDS = 3;
 /** Requests (or sends) in flight at once for a batch size: the same for the gateway, express alone and the raw producer. */
 const concurrency = (batch: number) => (batch === 1 ? 16 : batch === 100 ? 8 : 4);
 
@@ -30,7 +31,7 @@ async function acceptedPerSecond(url: string, batch: number): Promise<number> {
  * Gateway scenario, one broker: events/s accepted by the gateway (load from
  * autocannon in this process, the gateway in its own) at batch sizes 1, 100 and
  * 1,000, next to a raw kafkajs idempotent producer sending the same Avro
- * records, and next to express alone (the same body parser, a no-op route: the
+ * records (three rounds in alternating order, medians), and next to express alone (the same body parser, a no-op route: the
  * framework's ceiling); then request latency at a fixed rate below saturation.
  */
 export async function gatewayBench(): Promise<string> {
@@ -48,29 +49,34 @@ export async function gatewayBench(): Promise<string> {
     const encoder = await serde.encoder<ActivityEvent>(valueSubjectOf(topic), 'ActivityEvent');
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5, createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
-    const raw: Record<number, number> = {};
-    for (const batch of BATCHES) {
+    const rawPerSecond = async (batch: number) => {
       const messages = Array.from({ length: batch }, (_, i) => {
         const e = event(i);
         return { key: e.entityId, value: encoder.encode({ ...e, userId: null, occurredAt: Date.parse(e.occurredAt) }) };
       });
-      const senders = concurrency(batch);
       let sent = 0;
       const endAt = Date.now() + DURATION_SEC * 1_000;
       await Promise.all(
-        Array.from({ length: senders }, async () => {
+        Array.from({ length: concurrency(batch) }, async () => {
           while (Date.now() < endAt) {
             await producer.send({ topic, acks: -1, messages });
             sent += batch;
           }
         }),
       );
-      raw[batch] = Math.round(sent / DURATION_SEC);
+      return Math.round(sent / DURATION_SEC);
+    };
+    // Rounds, the two in alternating order, compared by their medians: one 10 s run of each moved by ±30 % between
+    // runs on the shared 2-core machine.
+    const raw: Record<number, number[]> = {};
+    const viaGateway: Record<number, number[]> = {};
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const batch of BATCHES) {
+        const measure = [async () => (raw[batch] ??= []).push(await rawPerSecond(batch)), async () => (viaGateway[batch] ??= []).push(await acceptedPerSecond(`${gateway.url}/v1/events`, batch))];
+        for (const m of round % 2 === 0 ? measure : measure.reverse()) await m();
+      }
     }
     await producer.disconnect();
-
-    const viaGateway: Record<number, number> = {};
-    for (const batch of BATCHES) viaGateway[batch] = await acceptedPerSecond(`${gateway.url}/v1/events`, batch);
 
     // The framework's ceiling: the same requests to express with the same body parser and nothing else.
     const noop = spawn(process.execPath, [join(__dirname, 'noop-server.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -98,11 +104,13 @@ export async function gatewayBench(): Promise<string> {
       BATCHES.map((b) => [
         `batch${b}`,
         {
-          gateway: viaGateway[b],
-          rawProducer: raw[b],
-          ratioGatewayToRaw: +(viaGateway[b]! / raw[b]!).toFixed(3),
+          gateway: median(viaGateway[b]!),
+          rawProducer: median(raw[b]!),
+          ratioGatewayToRaw: +(median(viaGateway[b]!) / median(raw[b]!)).toFixed(3),
+          gatewayPerRound: viaGateway[b],
+          rawProducerPerRound: raw[b],
           expressNoopRoute: viaNoop[b],
-          ratioGatewayToNoopRoute: +(viaGateway[b]! / viaNoop[b]!).toFixed(3),
+          ratioGatewayToNoopRoute: +(median(viaGateway[b]!) / viaNoop[b]!).toFixed(3),
         },
       ]),
     );

@@ -1,13 +1,7 @@
 import { Serde } from '@sluice/contracts';
 import { runningStack, testKafka } from '@sluice/testing';
 import { compareAggregators, compareEnrichers } from './kstreams';
-import { writeResults } from './results';
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : Math.round((sorted[mid - 1]! + sorted[mid]!) / 2);
-};
+import { median, writeResults } from './results';
 
 /**
  * What exactly-once costs against at-least-once, per stage, measured often enough to be read: each round runs

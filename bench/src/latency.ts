@@ -5,6 +5,8 @@ import { serviceNodeOptions, writeResults } from './results';
 
 const EVENTS_PER_SECOND = 2_000;
 const DURATION_SEC = 60;
+/** The same load before the measured minute, not measured: five Node processes and the broker compile their hot paths then. */
+const WARM_UP_SEC = 10;
 const EVENTS_PER_REQUEST = 20;
 const ENTITIES = 200;
 const MIN = 60_000;
@@ -69,7 +71,8 @@ function attribute(ranked: Map<string, string[]>, seen: Map<string, { count: num
 
 /**
  * End-to-end latency, all five services: 2,000 events/s for 60 s through the
- * gateway (requests of 20 events, event time = now), and for each event the
+ * gateway (requests of 20 events, event time = now; after 10 s of the same load
+ * not measured), and for each event of the 60 s the
  * time from its 202 to the first window change on GET /v1/stream that counts
  * it; then where that time goes, from the records' own timestamps.
  */
@@ -92,54 +95,66 @@ export async function latencyBench(): Promise<string> {
     });
     await new Promise((r) => setTimeout(r, 500));
 
+    /** Every event accepted, warm-up included (a window's count includes them), and those measured. */
+    const accepted = new Map<string, SentEvent>();
     const sent = new Map<string, SentEvent>();
     const rss: { second: number; gatewayMb: number; viewMb: number; enricherMb: number; aggregatorMb: number }[] = [];
     let refused = 0;
     let failed = 0;
     let seq = 0;
-    const started = Date.now();
+    const warmUpStarted = Date.now();
     const sampler = setInterval(() => {
       void Promise.all([p.gateway, p.view, p.enricher, p.aggregator].map((s) => scrape(s.url, 'process_resident_memory_bytes').catch(() => Number.NaN))).then(([g, v, e, a]) =>
-        rss.push({ second: Math.round((Date.now() - started) / 1000), gatewayMb: Math.round(g! / 2 ** 20), viewMb: Math.round(v! / 2 ** 20), enricherMb: Math.round(e! / 2 ** 20), aggregatorMb: Math.round(a! / 2 ** 20) }),
+        rss.push({ second: Math.round((Date.now() - warmUpStarted) / 1000) - WARM_UP_SEC, gatewayMb: Math.round(g! / 2 ** 20), viewMb: Math.round(v! / 2 ** 20), enricherMb: Math.round(e! / 2 ** 20), aggregatorMb: Math.round(a! / 2 ** 20) }),
       );
     }, 5_000);
     const inFlight = new Set<Promise<void>>();
-    const requests = (EVENTS_PER_SECOND * DURATION_SEC) / EVENTS_PER_REQUEST;
     const intervalMs = 1000 / (EVENTS_PER_SECOND / EVENTS_PER_REQUEST);
-    for (let r = 0; r < requests; r++) {
-      // Paced by the clock, not by the answers: a slow pipeline does not slow the load down.
-      const wait = started + r * intervalMs - Date.now();
-      if (wait > 0) await new Promise((res) => setTimeout(res, wait));
-      const now = Date.now();
-      const events = Array.from({ length: EVENTS_PER_REQUEST }, () => {
-        const entityId = entities[seq % ENTITIES]!;
-        return { eventId: `lat-${++seq}`, type: 'view', entityId, occurredAt: new Date(now).toISOString(), value: seq % 13 };
-      });
-      const request = fetch(`${p.gateway.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) }).then(
-        async (res) => {
-          const ackedAt = Date.now();
-          await res.arrayBuffer();
-          if (res.status !== 202) {
-            refused += events.length;
-            return;
-          }
-          for (const e of events) sent.set(e.eventId, { eventId: e.eventId, entityId: e.entityId, windowStart: Math.floor(now / MIN) * MIN, ackedAt });
-        },
-        () => {
-          failed += events.length;
-        },
-      );
-      inFlight.add(request);
-      void request.finally(() => inFlight.delete(request));
-    }
+    /** `seconds` of load from `from`; the events of the measured part are kept in `sent`. */
+    const drive = async (from: number, seconds: number, measured: boolean) => {
+      const requests = (EVENTS_PER_SECOND * seconds) / EVENTS_PER_REQUEST;
+      for (let r = 0; r < requests; r++) {
+        // Paced by the clock, not by the answers: a slow pipeline does not slow the load down.
+        const wait = from + r * intervalMs - Date.now();
+        if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+        const now = Date.now();
+        const events = Array.from({ length: EVENTS_PER_REQUEST }, () => {
+          const entityId = entities[seq % ENTITIES]!;
+          return { eventId: `lat-${++seq}`, type: 'view', entityId, occurredAt: new Date(now).toISOString(), value: seq % 13 };
+        });
+        const request = fetch(`${p.gateway.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) }).then(
+          async (res) => {
+            const ackedAt = Date.now();
+            await res.arrayBuffer();
+            if (res.status !== 202) {
+              if (measured) refused += events.length;
+              return;
+            }
+            for (const e of events) {
+              const event = { eventId: e.eventId, entityId: e.entityId, windowStart: Math.floor(now / MIN) * MIN, ackedAt };
+              accepted.set(e.eventId, event);
+              if (measured) sent.set(e.eventId, event);
+            }
+          },
+          () => {
+            if (measured) failed += events.length;
+          },
+        );
+        inFlight.add(request);
+        void request.finally(() => inFlight.delete(request));
+      }
+    };
+    await drive(warmUpStarted, WARM_UP_SEC, false);
+    const started = Date.now();
+    await drive(started, DURATION_SEC, true);
     await Promise.all(inFlight);
     const loadSeconds = (Date.now() - started) / 1000;
     clearInterval(sampler);
 
     // The offsets of events.enriched give the order in which the aggregator counted each window's events.
     const enrichedDecoder = serde.decoder<EnrichedEvent>('EnrichedEvent');
-    const enrichedRecords = await readTopic(kafka, p.topic('events.enriched'), { done: (rs) => rs.length >= sent.size, timeoutMs: 120_000 });
-    const rawRecords = await readTopic(kafka, p.topic('events.raw'), { done: (rs) => rs.length >= sent.size, timeoutMs: 60_000 });
+    const enrichedRecords = await readTopic(kafka, p.topic('events.enriched'), { done: (rs) => rs.length >= accepted.size, timeoutMs: 120_000 });
+    const rawRecords = await readTopic(kafka, p.topic('events.raw'), { done: (rs) => rs.length >= accepted.size, timeoutMs: 60_000 });
     const rawDecoder = serde.decoder<{ eventId: string }>('ActivityEvent');
     const rawAt = new Map<string, number>();
     for (const r of rawRecords) rawAt.set((await rawDecoder.decode(r.value!)).eventId, Number(r.timestamp));
@@ -147,7 +162,7 @@ export async function latencyBench(): Promise<string> {
     const ranked = new Map<string, string[]>();
     for (const r of [...enrichedRecords].sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)))) {
       const e = await enrichedDecoder.decode(r.value!);
-      const s = sent.get(e.eventId);
+      const s = accepted.get(e.eventId);
       if (!s) continue;
       enrichedAt.set(e.eventId, Number(r.timestamp));
       push(ranked, `${s.entityId}|${s.windowStart}`, e.eventId);
@@ -155,7 +170,7 @@ export async function latencyBench(): Promise<string> {
     // Wait until the stream has shown every event (or give up after a minute and say how many it did not).
     const deadline = Date.now() + 60_000;
     let shown = attribute(ranked, seen);
-    while (shown.size < sent.size && Date.now() < deadline) {
+    while (shown.size < accepted.size && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 1_000));
       shown = attribute(ranked, seen);
     }
@@ -176,11 +191,14 @@ export async function latencyBench(): Promise<string> {
     const endToEnd: number[] = [];
     const stages = { gatewayAck: [] as number[], enricher: [] as number[], aggregator: [] as number[], viewAndStream: [] as number[] };
     let shownBeforeAck = 0;
+    // Per 5 s of the load (by the 202's time): shows a warm-up or a backlog that the whole-run percentiles hide.
+    const byPeriod = new Map<string, number[]>();
     for (const s of sent.values()) {
       const at = shown.get(s.eventId);
       if (at === undefined) continue;
       if (at < s.ackedAt) shownBeforeAck++;
       endToEnd.push(Math.max(0, at - s.ackedAt));
+      push(byPeriod, String(Math.floor((s.ackedAt - started) / 5_000) * 5), Math.max(0, at - s.ackedAt));
       const raw = rawAt.get(s.eventId);
       const enriched = enrichedAt.get(s.eventId);
       const aggregate = aggregated.get(s.eventId);
@@ -198,6 +216,7 @@ export async function latencyBench(): Promise<string> {
     return writeResults('latency', {
       load: {
         targetEventsPerSecond: EVENTS_PER_SECOND,
+        warmUpSeconds: WARM_UP_SEC,
         seconds: DURATION_SEC,
         eventsPerRequest: EVENTS_PER_REQUEST,
         entities: ENTITIES,
@@ -206,7 +225,8 @@ export async function latencyBench(): Promise<string> {
         refused,
         failed,
       },
-      endToEndMs: { ...summarize(endToEnd, buckets), goalP99: 300, notShown: sent.size - shown.size, shownBeforeTheClientHadIts202: shownBeforeAck },
+      endToEndMs: { ...summarize(endToEnd, buckets), goalP99: 300, notShown: [...sent.keys()].filter((id) => !shown.has(id)).length, shownBeforeTheClientHadIts202: shownBeforeAck },
+      endToEndBy5sMs: [...byPeriod].map(([second, values]) => ({ fromSecond: Number(second), ...stage(values) })).sort((a, b) => a.fromSecond - b.fromSecond),
       // From the records' own timestamps (each producer's create time): a stage's figure ends when its output was
       // produced, so the wait for its transaction to commit is in the next stage's figure.
       stagesMs: {

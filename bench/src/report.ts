@@ -54,7 +54,8 @@ function maxOf(samples: Record<string, number>[] | undefined, field: string): nu
   return values.length > 0 ? Math.max(...values) : undefined;
 }
 
-const provenance = (r: Result) => `${r.machine.cpus} × ${r.machine.cpuModel ?? 'CPU'}, ${r.machine.memoryGiB} GiB, Node ${r.machine.node}, ${r.measuredAt.slice(0, 10)}, commit ${r.commit ?? 'not recorded'}`;
+const provenance = (r: Result) =>
+  `${r.machine.cpus} × ${r.machine.cpuModel ?? 'CPU'}, ${r.machine.memoryGiB} GiB, Node ${r.machine.node}${r.brokers ? `, ${r.brokers.nodes} broker(s) with ${r.brokers.jit} JIT` : ''}, ${r.measuredAt.slice(0, 10)}, commit ${r.commit ?? 'not recorded'}`;
 
 /** Vega-Lite specifications of the charts, from the results there are. */
 function charts(r: Record<string, Result>): { name: string; title: string; spec: Record<string, unknown> }[] {
@@ -90,6 +91,12 @@ function charts(r: Record<string, Result>): { name: string; title: string; spec:
   if (r.latency?.endToEndMs?.histogram) {
     const rows = (r.latency.endToEndMs.histogram as { upToMs: number | null; count: number }[]).map((b) => ({ bucket: b.upToMs === null ? 'more' : `≤ ${b.upToMs}`, count: b.count }));
     chart('end-to-end-latency', 'End-to-end latency histogram (202 → change on /v1/stream)', r.latency, 'End-to-end latency, events per bucket (ms)', rows, 'bar', { x: { field: 'bucket', type: 'ordinal', sort: null, title: 'latency (ms)' }, y: { field: 'count', type: 'quantitative', title: 'events' } });
+  }
+  if (Array.isArray(r.latency?.endToEndBy5sMs) && r.latency.endToEndBy5sMs.length > 0) {
+    const rows = (r.latency.endToEndBy5sMs as { fromSecond: number; p50: number; p99: number; max: number }[]).flatMap((p) =>
+      (['p50', 'p99', 'max'] as const).map((q) => ({ second: p.fromSecond, quantile: q, ms: p[q] })),
+    );
+    chart('end-to-end-latency-over-time', 'End-to-end latency over the measured minute (per 5 s of 202s)', r.latency, 'End-to-end latency per 5 s of the load (ms)', rows, { type: 'line', point: true }, { x: { field: 'second', type: 'quantitative', title: 'seconds into the load (202 time)' }, y: { field: 'ms', type: 'quantitative', title: 'ms' }, color: { field: 'quantile', type: 'nominal' } });
   }
   if (Array.isArray(r.latency?.rssMb) && r.latency.rssMb.length > 0) {
     const rows = (r.latency.rssMb as Record<string, number>[]).flatMap((s) =>
@@ -242,7 +249,7 @@ export async function writeReport(): Promise<string> {
   if (results['kafka-client']) lines.push(...clientChecks(results['kafka-client']));
   lines.push('## Scenarios', '');
   for (const r of Object.values(results)) {
-    const { scenario, measuredAt: _measuredAt, commit: _commit, machine: _machine, ...figures } = r;
+    const { scenario, measuredAt: _measuredAt, commit: _commit, machine: _machine, brokers: _brokers, ...figures } = r;
     lines.push(`### ${scenario}`, '', `Measured on ${provenance(r)}.`, '', '```json', JSON.stringify(figures, null, 2), '```', '');
   }
   const path = join(benchDir, 'REPORT.md');

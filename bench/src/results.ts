@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { runningStack } from '@sluice/testing';
 
 export const resultsDir = join(__dirname, '..', 'results');
 
@@ -19,12 +20,32 @@ export function currentCommit(): string {
   }
 }
 
+/** The local stack's brokers: how many, and their JIT (SLUICE_KAFKA_JIT, read off the first broker's command line). */
+function brokers(): { nodes: number; jit: 'quick' | 'full' } | undefined {
+  try {
+    const stack = runningStack();
+    const pid = Object.entries(stack.processes).find(([name]) => name.startsWith('kafka'))?.[1].pid;
+    if (pid === undefined) return undefined;
+    const jit = readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('-XX:TieredStopAtLevel=1') ? 'quick' : 'full';
+    return { nodes: stack.kafkaBrokers.length, jit };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The middle value (the mean of the two middle ones for an even count, rounded). */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : Math.round((sorted[mid - 1]! + sorted[mid]!) / 2);
+}
+
 /** Writes a scenario's figures, with what they were measured on, to bench/results/<scenario>.json. */
 export function writeResults(scenario: string, figures: Record<string, unknown>): string {
   mkdirSync(resultsDir, { recursive: true });
   const path = join(resultsDir, `${scenario}.json`);
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
-  writeFileSync(path, `${JSON.stringify({ scenario, measuredAt: new Date().toISOString(), commit: currentCommit(), machine, ...figures }, null, 2)}\n`);
+  writeFileSync(path, `${JSON.stringify({ scenario, measuredAt: new Date().toISOString(), commit: currentCommit(), machine, brokers: brokers(), ...figures }, null, 2)}\n`);
   return path;
 }
 

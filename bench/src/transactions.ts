@@ -67,7 +67,6 @@ export async function transactionsBench(): Promise<string> {
     stepsMs: { transaction: figures(steps.transaction), send: figures(steps.send), offsets: figures(steps.offsets), commit: figures(steps.commit) },
     sendsOver100Ms: steps.send.filter((v) => v > 100).length,
     brokerCpuMsPerTransaction: brokerPid === undefined ? null : Math.round((brokerCpu / TRANSACTIONS) * 1e4) / 10,
-    brokers: stack.kafkaBrokers.length,
   };
   return writeResults('transactions', result);
 }

@@ -20,11 +20,20 @@ export function currentCommit(): string {
   }
 }
 
+/** The process id of the local stack's first Kafka node, if the stack is up. */
+export function brokerPid(): number | undefined {
+  try {
+    return Object.entries(runningStack().processes).find(([name]) => name.startsWith('kafka'))?.[1].pid;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The local stack's brokers: how many, and their JIT (SLUICE_KAFKA_JIT, read off the first broker's command line). */
 function brokers(): { nodes: number; jit: 'quick' | 'full' } | undefined {
   try {
     const stack = runningStack();
-    const pid = Object.entries(stack.processes).find(([name]) => name.startsWith('kafka'))?.[1].pid;
+    const pid = brokerPid();
     if (pid === undefined) return undefined;
     const jit = readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('-XX:TieredStopAtLevel=1') ? 'quick' : 'full';
     return { nodes: stack.kafkaBrokers.length, jit };

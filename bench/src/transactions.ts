@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { createTopics, runningStack, testKafka, uniqueName, withAdmin } from '@sluice/testing';
+import { createTopics, testKafka, uniqueName, withAdmin } from '@sluice/testing';
 import { summarize } from './latency';
-import { writeResults } from './results';
+import { brokerPid, writeResults } from './results';
 
 const TRANSACTIONS = 1_000;
 const WARM_UP = 100;
@@ -22,8 +22,7 @@ function cpuSeconds(pid: number): number {
  */
 export async function transactionsBench(): Promise<string> {
   const kafka = testKafka();
-  const stack = runningStack();
-  const brokerPid = Object.entries(stack.processes).find(([name]) => name === 'kafka' || name.startsWith('kafka-broker'))?.[1].pid;
+  const broker = brokerPid();
   const topic = uniqueName('bench-transactions');
   await createTopics(kafka, [{ topic, numPartitions: 1 }]);
   const producer = kafka.producer({ transactionalId: uniqueName('bench-transactions'), idempotent: true, maxInFlightRequests: 1 });
@@ -32,7 +31,7 @@ export async function transactionsBench(): Promise<string> {
   let brokerCpu = 0;
   try {
     for (let i = 0; i < WARM_UP + TRANSACTIONS; i++) {
-      if (i === WARM_UP && brokerPid !== undefined) brokerCpu = -cpuSeconds(brokerPid);
+      if (i === WARM_UP && broker !== undefined) brokerCpu = -cpuSeconds(broker);
       const t0 = performance.now();
       const transaction = await producer.transaction();
       const t1 = performance.now();
@@ -48,7 +47,7 @@ export async function transactionsBench(): Promise<string> {
       steps.offsets.push(t3 - t2);
       steps.commit.push(t4 - t3);
     }
-    if (brokerPid !== undefined) brokerCpu += cpuSeconds(brokerPid);
+    if (broker !== undefined) brokerCpu += cpuSeconds(broker);
   } finally {
     await producer.disconnect();
     await withAdmin(kafka, (admin) => admin.deleteTopics({ topics: [topic] })).catch(() => undefined);
@@ -66,7 +65,7 @@ export async function transactionsBench(): Promise<string> {
     warmUp: WARM_UP,
     stepsMs: { transaction: figures(steps.transaction), send: figures(steps.send), offsets: figures(steps.offsets), commit: figures(steps.commit) },
     sendsOver100Ms: steps.send.filter((v) => v > 100).length,
-    brokerCpuMsPerTransaction: brokerPid === undefined ? null : Math.round((brokerCpu / TRANSACTIONS) * 1e4) / 10,
+    brokerCpuMsPerTransaction: broker === undefined ? null : Math.round((brokerCpu / TRANSACTIONS) * 1e4) / 10,
   };
   return writeResults('transactions', result);
 }

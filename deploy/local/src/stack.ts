@@ -28,8 +28,8 @@ export interface StackOptions {
   kafkaHeapMb: number;
   /**
    * The brokers' JIT: `quick` compiles with C1 only (starts fast and light: what tests, which start many clusters,
-   * want); `full` is the JVM's default tiered compilation, for measuring (a warmed-up broker then spends less CPU
-   * per request). @default quick (SLUICE_KAFKA_JIT)
+   * want); `full` is the JVM's default tiered compilation, as a production broker runs, for benchmarks.
+   * @default quick (SLUICE_KAFKA_JIT)
    */
   kafkaJit: KafkaJit;
   /** @default 54329 (SLUICE_PG_PORT), for the embedded server */

@@ -1,7 +1,7 @@
 import { Serde, type EnrichedEvent, type WindowAggregate } from '@sluice/contracts';
 import { readTopic, runningStack, serverSentEvents, startPipeline, testKafka, type Pipeline } from '@sluice/testing';
 import { scrape } from './metrics';
-import { serviceNodeOptions, writeResults } from './results';
+import { percentiles, serviceNodeOptions, summarize, writeResults } from './results';
 
 const EVENTS_PER_SECOND = 2_000;
 const DURATION_SEC = 60;
@@ -22,17 +22,6 @@ function push<T>(map: Map<string, T[]>, id: string, value: T): void {
   const list = map.get(id);
   if (list) list.push(value);
   else map.set(id, [value]);
-}
-
-/** Percentiles and a histogram of a list of milliseconds. */
-export function summarize(values: number[], bucketsMs: number[]): { count: number; p50: number; p95: number; p99: number; max: number; histogram: { upToMs: number | null; count: number }[] } {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
-  const histogram = [...bucketsMs, null].map((upToMs, i) => {
-    const low = i === 0 ? Number.NEGATIVE_INFINITY : bucketsMs[i - 1]!;
-    return { upToMs, count: sorted.filter((v) => v > low && (upToMs === null || v <= upToMs)).length };
-  });
-  return { count: sorted.length, p50: at(0.5), p95: at(0.95), p99: at(0.99), max: sorted.at(-1) ?? Number.NaN, histogram };
 }
 
 /** Server-sent window events of the view: for each, when it arrived, its window and count. */
@@ -209,10 +198,6 @@ export async function latencyBench(): Promise<string> {
       stages.viewAndStream.push(at - aggregate);
     }
     const buckets = [25, 50, 100, 150, 200, 250, 300, 400, 500, 750, 1_000, 2_000, 5_000];
-    const stage = (values: number[]) => {
-      const { count, p50, p95, p99, max } = summarize(values, buckets);
-      return { count, p50, p95, p99, max };
-    };
     return writeResults('latency', {
       load: {
         targetEventsPerSecond: EVENTS_PER_SECOND,
@@ -226,14 +211,14 @@ export async function latencyBench(): Promise<string> {
         failed,
       },
       endToEndMs: { ...summarize(endToEnd, buckets), goalP99: 300, notShown: [...sent.keys()].filter((id) => !shown.has(id)).length, shownBeforeTheClientHadIts202: shownBeforeAck },
-      endToEndBy5sMs: [...byPeriod].map(([second, values]) => ({ fromSecond: Number(second), ...stage(values) })).sort((a, b) => a.fromSecond - b.fromSecond),
+      endToEndBy5sMs: [...byPeriod].map(([second, values]) => ({ fromSecond: Number(second), ...percentiles(values) })).sort((a, b) => a.fromSecond - b.fromSecond),
       // From the records' own timestamps (each producer's create time): a stage's figure ends when its output was
       // produced, so the wait for its transaction to commit is in the next stage's figure.
       stagesMs: {
-        gatewayAck: stage(stages.gatewayAck),
-        enricher: stage(stages.enricher),
-        aggregator: stage(stages.aggregator),
-        viewAndStream: stage(stages.viewAndStream),
+        gatewayAck: percentiles(stages.gatewayAck),
+        enricher: percentiles(stages.enricher),
+        aggregator: percentiles(stages.aggregator),
+        viewAndStream: percentiles(stages.viewAndStream),
       },
       settings: {
         STREAM_COMMIT_INTERVAL_MS: process.env.STREAM_COMMIT_INTERVAL_MS ?? '100 (default)',

@@ -21,9 +21,9 @@ export function currentCommit(): string {
 }
 
 /** The process id of the local stack's first Kafka node, if the stack is up. */
-export function brokerPid(): number | undefined {
+export function brokerPid(stack?: ReturnType<typeof runningStack>): number | undefined {
   try {
-    return Object.entries(runningStack().processes).find(([name]) => name.startsWith('kafka'))?.[1].pid;
+    return Object.entries((stack ?? runningStack()).processes).find(([name]) => name.startsWith('kafka'))?.[1].pid;
   } catch {
     return undefined;
   }
@@ -33,7 +33,7 @@ export function brokerPid(): number | undefined {
 function brokers(): { nodes: number; jit: 'quick' | 'full' } | undefined {
   try {
     const stack = runningStack();
-    const pid = brokerPid();
+    const pid = brokerPid(stack);
     if (pid === undefined) return undefined;
     const jit = readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('-XX:TieredStopAtLevel=1') ? 'quick' : 'full';
     return { nodes: stack.kafkaBrokers.length, jit };
@@ -47,6 +47,22 @@ export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[mid]! : Math.round((sorted[mid - 1]! + sorted[mid]!) / 2);
+}
+
+/** Count, p50, p95, p99 and max of a list of values (nearest rank; NaN when empty). */
+export function percentiles(values: number[]): { count: number; p50: number; p95: number; p99: number; max: number } {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
+  return { count: sorted.length, p50: at(0.5), p95: at(0.95), p99: at(0.99), max: sorted.at(-1) ?? Number.NaN };
+}
+
+/** Percentiles and a histogram of a list of milliseconds. */
+export function summarize(values: number[], bucketsMs: number[]): ReturnType<typeof percentiles> & { histogram: { upToMs: number | null; count: number }[] } {
+  const histogram = [...bucketsMs, null].map((upToMs, i) => {
+    const low = i === 0 ? Number.NEGATIVE_INFINITY : bucketsMs[i - 1]!;
+    return { upToMs, count: values.filter((v) => v > low && (upToMs === null || v <= upToMs)).length };
+  });
+  return { ...percentiles(values), histogram };
 }
 
 /** Writes a scenario's figures, with what they were measured on, to bench/results/<scenario>.json. */

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createTopics, testKafka, uniqueName, withAdmin } from '@sluice/testing';
-import { summarize } from './latency';
-import { brokerPid, writeResults } from './results';
+import { brokerPid, percentiles, writeResults } from './results';
 
 const TRANSACTIONS = 1_000;
 const WARM_UP = 100;
@@ -52,12 +51,8 @@ export async function transactionsBench(): Promise<string> {
     await producer.disconnect();
     await withAdmin(kafka, (admin) => admin.deleteTopics({ topics: [topic] })).catch(() => undefined);
   }
-  const buckets = [2, 5, 10, 20, 50, 100, 200, 300, 500];
   const figures = (values: number[]) => {
-    const { count, p50, p95, p99, max } = summarize(
-      values.map((v) => Math.round(v * 10) / 10),
-      buckets,
-    );
+    const { count, p50, p95, p99, max } = percentiles(values.map((v) => Math.round(v * 10) / 10));
     return { count, p50, p95, p99, max, mean: Math.round((values.reduce((a, b) => a + b, 0) / values.length) * 10) / 10 };
   };
   const result = {

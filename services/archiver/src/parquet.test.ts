@@ -57,6 +57,15 @@ describe('archive files', () => {
     expect(await decodeParquet(await encodeParquet([{ event: e, partition: 0, offset: 0n }]))).toEqual([{ event: e, partition: 0, offset: 0n }]);
   });
 
+  it('keep attribute keys that name Object.prototype members (`__proto__` was lost on decode)', async () => {
+    // JSON.parse makes `__proto__` an own property, as the gateway's body parser and the Avro decoder do.
+    const attributes = JSON.parse('{"__proto__":"p","constructor":"c","toString":"t","hasOwnProperty":""}') as Record<string, string>;
+    const e: EnrichedEvent = { eventId: 'id', type: 't', entityId: 'e', userId: null, occurredAt: 0, value: 1, attributes, name: 'n', category: 'c', enrichedAt: 0, sourcePartition: 0, sourceOffset: 0 };
+    const [back] = await decodeParquet(await encodeParquet([{ event: e, partition: 0, offset: 0n }]));
+    expect(Object.entries(back!.event.attributes).sort()).toEqual([['__proto__', 'p'], ['constructor', 'c'], ['hasOwnProperty', ''], ['toString', 't']]);
+    expect(Object.getPrototypeOf(back!.event.attributes)).toBe(Object.prototype);
+  });
+
   it('hold every field as it was, in any Unicode, and the same rows always give the same bytes', async () => {
     await fc.assert(
       fc.asyncProperty(records, async (rows) => {

@@ -123,7 +123,7 @@ const storable = (text: string): string => printable(Buffer.from(text, 'utf8')).
 
 /** The headers as readable text, and, when that text is not exactly the bytes, the bytes in base64. */
 function headersOf(message: KafkaMessage): { text: Record<string, string>; raw: [string, string][] | null } {
-  const text: Record<string, string> = {};
+  const text: [string, string][] = [];
   const raw: [string, string][] = [];
   let exact = true;
   for (const [k, v] of Object.entries(message.headers ?? {})) {
@@ -134,10 +134,11 @@ function headersOf(message: KafkaMessage): { text: Record<string, string>; raw: 
     const name = printable(Buffer.from(k, 'utf8'));
     const value = printable(bytes);
     exact &&= name.exact && value.exact;
-    text[name.text] = value.text;
+    text.push([name.text, value.text]);
     raw.push([Buffer.from(k, 'utf8').toString('base64'), bytes.toString('base64')]);
   }
-  return { text, raw: exact ? null : raw };
+  // fromEntries defines each name as an own property (`text[name] = value` would drop `__proto__`).
+  return { text: Object.fromEntries(text), raw: exact ? null : raw };
 }
 
 /** A whole number in [0, max] from header text, or null (a header is whatever the producer wrote). */

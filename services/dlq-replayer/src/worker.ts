@@ -161,16 +161,16 @@ export class ReplayWorker {
     item.status = 'producing';
     item.produceFrom = end?.high ?? '0';
     // The original headers, byte for byte (the raw copy when the index had to escape them), without the dead-letter ones.
-    const headers: Record<string, string | Buffer> = {};
-    if (deadLetter.rawHeaders) {
-      for (const [name, value] of deadLetter.rawHeaders) {
-        const k = Buffer.from(name, 'base64').toString('utf8');
-        if (!k.startsWith('dlq.')) headers[k] = Buffer.from(value, 'base64');
-      }
-    } else for (const [k, v] of Object.entries(deadLetter.headers)) if (!k.startsWith('dlq.')) headers[k] = v;
-    headers['dlq.replay.id'] = replayId;
-    headers['dlq.replay.count'] = String(deadLetter.replayCount + 1);
-    headers['dlq.replay.item'] = item.deadLetterId;
+    const original: [string, string | Buffer][] = deadLetter.rawHeaders
+      ? deadLetter.rawHeaders.map(([name, value]) => [Buffer.from(name, 'base64').toString('utf8'), Buffer.from(value, 'base64')])
+      : Object.entries(deadLetter.headers);
+    // fromEntries defines each name as an own property (`headers[name] = value` would drop `__proto__`).
+    const headers: Record<string, string | Buffer> = Object.fromEntries([
+      ...original.filter(([name]) => !name.startsWith('dlq.')),
+      ['dlq.replay.id', replayId],
+      ['dlq.replay.count', String(deadLetter.replayCount + 1)],
+      ['dlq.replay.item', item.deadLetterId],
+    ]);
     // Produced in the record's own trace: the replay is one more step of its history.
     const producer = await this.connectedProducer();
     const [meta] = await context.with(extractTraceContext(deadLetter.headers), () =>

@@ -35,7 +35,8 @@ test('records text cannot hold are indexed, shown escaped, and the partition flo
   const binary = Buffer.from([0xff, 0xfe, 0x41, 0x00]);
   await dlq.produce([
     { key: 'a\u0000b', value: Buffer.from('v1'), headers: origin('1') },
-    { key: 'k2', value: Buffer.from([0, 1, 2]), headers: { ...origin('2'), 'x-bin': binary, 'dlq.error.message': 'bad\u0000message' } },
+    // Header names that are Object.prototype members (`constructor` once stalled the partition, `__proto__` was lost).
+    { key: 'k2', value: Buffer.from([0, 1, 2]), headers: { ...origin('2'), 'x-bin': binary, 'dlq.error.message': 'bad\u0000message', ['__proto__']: 'p', constructor: 'c' } },
     { key: Buffer.from([0xc3, 0x28]), value: null, headers: { ...origin('not-a-number'), 'dlq.original.partition': '-5', 'dlq.failed.at': 'yesterday', 'dlq.replay.count': 'x' } },
     // The same dead letter sent twice (a sink that crashed between sending it and committing): one entry.
     { key: 'k4', value: Buffer.from('v4'), headers: origin('4') },
@@ -59,6 +60,7 @@ test('records text cannot hold are indexed, shown escaped, and the partition flo
   expect(Buffer.from(listed[0]!.keyBase64, 'base64')).toEqual(Buffer.from('a\u0000b'));
   const second = (await dlq.call(api, 'GET', `/admin/dlq/${listed[1]!.id}`)).body;
   expect(second.headers['x-bin']).toBe('\\xff\\xfeA\\u0000');
+  expect([Object.hasOwn(second.headers, '__proto__') && second.headers['__proto__'], second.headers.constructor]).toEqual(['p', 'c']);
   expect(second.errorMessage).toBe('bad\\u0000message');
   // Found by its exact key bytes, NUL included.
   expect((await dlq.call(api, 'GET', `/admin/dlq?key=${encodeURIComponent('a\u0000b')}`)).body.deadLetters.map((d: { id: string }) => d.id)).toEqual([listed[0]!.id]);
@@ -74,5 +76,7 @@ test('records text cannot hold are indexed, shown escaped, and the partition flo
   const mine = replayed.filter((m) => String(m.headers?.['dlq.replay.id']) === started.body.replayId);
   expect(mine).toHaveLength(1);
   expect(mine[0]!.headers!['x-bin']).toEqual(binary);
+  const names = mine[0]!.headers!;
+  expect([Object.hasOwn(names, '__proto__') && names['__proto__'], names.constructor]).toEqual([Buffer.from('p'), Buffer.from('c')]);
   expect(mine[0]!.value).toEqual(Buffer.from([0, 1, 2]));
 });

@@ -42,6 +42,14 @@ test('attributes are a bounded map of strings', () => {
   expect(validateEvents({ ...good, attributes: { a: 1 } })).toMatchObject({ problems: [{ path: '/attributes/a', message: 'must be a string' }] });
 });
 
+test('attribute names that are Object.prototype members are kept as names', () => {
+  const attributes = JSON.parse('{"__proto__":"p","constructor":"c","hasOwnProperty":"h"}') as Record<string, string>;
+  const batch = validateEvents({ ...good, attributes });
+  const kept = 'events' in batch ? batch.events[0]!.attributes : {};
+  expect(Object.entries(kept)).toEqual([['__proto__', 'p'], ['constructor', 'c'], ['hasOwnProperty', 'h']]);
+  expect(Object.getPrototypeOf(kept)).toBe(Object.prototype);
+});
+
 test('occurredAt must be RFC 3339 with a zone', () => {
   expect(parseRfc3339('2026-01-31T12:00:00.123+02:00')).toBe(Date.UTC(2026, 0, 31, 10, 0, 0, 123));
   for (const bad of ['2026-01-31', '2026-01-31T12:00:00', '31/01/2026', '2026-13-01T00:00:00Z', 'yesterday']) expect(parseRfc3339(bad)).toBeUndefined();

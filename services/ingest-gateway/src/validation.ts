@@ -57,7 +57,7 @@ function attributes(value: unknown, path: string, problems: Problem[], index: nu
   }
   const entries = Object.entries(value);
   if (entries.length > limits.maxAttributes) at(path, `must have at most ${limits.maxAttributes} entries`);
-  const out: Record<string, string> = {};
+  const kept: [string, string][] = [];
   for (const [k, v] of entries) {
     // The path names the attribute as JSON would (a name may hold anything JSON can).
     const where = `${path}/${JSON.stringify(k).slice(1, -1)}`;
@@ -67,9 +67,10 @@ function attributes(value: unknown, path: string, problems: Problem[], index: nu
     else if (longerThan(k, limits.maxAttributeLength)) at(where, `name must be at most ${limits.maxAttributeLength} characters`);
     else if ((problem = textProblem(k, 'identifier')) !== undefined) at(where, `name ${problem}`);
     else if ((problem = textProblem(v, 'text')) !== undefined) at(where, problem);
-    else out[k] = v;
+    else kept.push([k, v]);
   }
-  return out;
+  // fromEntries defines each name as an own property: `out[k] = v` would drop a name such as `__proto__`.
+  return Object.fromEntries(kept);
 }
 
 const EVENT_FIELDS = new Set(['eventId', 'type', 'entityId', 'userId', 'occurredAt', 'value', 'attributes']);

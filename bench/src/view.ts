@@ -4,7 +4,8 @@ import autocannon from 'autocannon';
 import { Partitioners } from 'kafkajs';
 import { Client } from 'pg';
 import { scrape, timeUntil } from './metrics';
-import { writeResults } from './results';
+import { openLoop } from './open-loop';
+import { serviceNodeOptions, writeResults } from './results';
 
 const PROJECTED = 100_000;
 const TABLE = 1_000_000;
@@ -43,7 +44,7 @@ export async function viewBench(): Promise<string> {
   }
   await producer.disconnect();
 
-  const view = await startTestService('view-api', { env: { DATABASE_URL: url.toString(), VIEW_INPUT_TOPIC: topic, VIEW_CONSUMER_GROUP: uniqueName('bench-view'), LOG_LEVEL: 'warn' } });
+  const view = await startTestService('view-api', { env: { DATABASE_URL: url.toString(), VIEW_INPUT_TOPIC: topic, VIEW_CONSUMER_GROUP: uniqueName('bench-view'), LOG_LEVEL: 'warn', ...serviceNodeOptions() } });
   try {
     const { firstMs, doneMs } = await timeUntil(view.url, 'view_projected_rows_total', PROJECTED);
     const projectionSeconds = (doneMs - firstMs) / 1000;
@@ -68,13 +69,15 @@ export async function viewBench(): Promise<string> {
     // A second replica that answers queries only and keeps no top answers: every top query reads Postgres.
     const cold = await startTestService('view-api', {
       name: 'view-api-cold',
-      env: { DATABASE_URL: url.toString(), VIEW_PROJECTION_ENABLED: 'false', VIEW_TOP_CACHE_ENTRIES: '0', LOG_LEVEL: 'warn' },
+      env: { DATABASE_URL: url.toString(), VIEW_PROJECTION_ENABLED: 'false', VIEW_TOP_CACHE_ENTRIES: '0', LOG_LEVEL: 'warn', ...serviceNodeOptions() },
     });
     try {
       const iso = (s: number) => new Date((1_600_000_000 + s) * 1000).toISOString();
+      // At a fixed rate: requests evenly spaced, each timed from when it was due (see openLoop). At most: autocannon.
       const run = async (base: string, path: string, rate: number | undefined) => {
-        const result = await autocannon({ url: `${base}${path}`, connections: 8, ...(rate ? { overallRate: rate } : {}), duration: 10 });
-        return { path, targetRate: rate ?? 'max', requestsPerSecond: Math.round(result.requests.average), p50Ms: result.latency.p50, p99Ms: result.latency.p99, maxMs: result.latency.max, non2xx: result.non2xx };
+        if (rate) return { path, ...(await openLoop(`${base}${path}`, rate, 10)) };
+        const result = await autocannon({ url: `${base}${path}`, connections: 8, duration: 10 });
+        return { path, targetRate: 'max', requestsPerSecond: Math.round(result.requests.average), p50Ms: result.latency.p50, p99Ms: result.latency.p99, maxMs: result.latency.max, non2xx: result.non2xx };
       };
       const top10m = `/v1/top?dimension=entity&from=${iso(600)}&to=${iso(1200)}&limit=10`;
       // 24 hours that end inside the data and start inside no bucket: days, hours, ten minutes and windows all read.
@@ -101,6 +104,7 @@ export async function viewBench(): Promise<string> {
         queries,
         topWithoutKeptAnswers: coldQueries,
         viewApiRssMb: rssMb,
+        serviceNodeOptions: process.env.BENCH_SERVICE_NODE_OPTIONS ?? null,
       });
     } finally {
       await cold.stop();

@@ -1,5 +1,5 @@
 import type { EnrichedEvent, WindowAggregate } from '@sluice/contracts';
-import { cleanStageReport } from '@sluice/testing';
+import { cleanStageReport, eventually } from '@sluice/testing';
 import { Partitioners } from 'kafkajs';
 import { aggregatorFixture, type AggregatorFixture } from './aggregator-fixture';
 
@@ -85,17 +85,16 @@ async function expectFinals(agg: AggregatorFixture, expected: Map<string, Expect
 }
 
 /** The service's metrics once the first group of `pattern` satisfies `done`. */
-async function eventuallyMetrics(url: string, pattern: RegExp, done: (value: number) => boolean): Promise<string> {
-  const deadline = Date.now() + 60_000;
-  let text = '';
-  while (Date.now() < deadline) {
-    text = await (await fetch(`${url}/metrics`)).text();
-    const match = pattern.exec(text);
-    if (match && done(Number(match[1]))) return text;
-    await sleep(500);
-  }
-  throw new Error(`metrics never matched ${pattern}:\n${text.split('\n').filter((l) => l.includes('watermark')).join('\n')}`);
-}
+const eventuallyMetrics = (url: string, pattern: RegExp, done: (value: number) => boolean): Promise<string> =>
+  eventually(
+    `metrics matching ${pattern}`,
+    async () => (await fetch(`${url}/metrics`)).text(),
+    (text) => {
+      const match = pattern.exec(text);
+      return match !== null && done(Number(match[1]));
+    },
+    60_000,
+  );
 
 /**
  * Partitions 0 and 1 deliver an event of category c0 every second of event time (recorded in `sent`) until the

@@ -1,5 +1,6 @@
 import { Serde, type ActivityEvent, type CatalogItem, type EnrichedEvent } from '@sluice/contracts';
 import { readTopic, testKafka } from '@sluice/testing';
+import { codesOf } from './error-codes';
 
 /**
  * The enricher's exactly-once consume-transform-produce loop written once more, on `@platformatic/kafka` with
@@ -157,8 +158,7 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err: unknown) => {
-    const causes = (err as { errors?: { apiId?: string; code?: string }[] }).errors?.map((e) => e.apiId ?? e.code);
-    process.stderr.write(`loop: ${err instanceof Error ? err.stack : String(err)}${causes ? `\ncauses: ${causes.join(', ')}` : ''}\n`);
+    process.stderr.write(`loop: ${err instanceof Error ? err.stack : String(err)}\ncodes: ${codesOf(err)}\n`);
     process.exit(1);
   },
 );

@@ -6,6 +6,7 @@ import { changelogKey, checkStageEffects, createTopics, eventIdOf, eventually, r
 import type { Kafka } from 'kafkajs';
 import { buildAnchor, compareEnrichers, produce, topicSet } from './kstreams';
 import { startLoop } from './loop-process';
+import { codesOf } from './error-codes';
 import { writeResults } from './results';
 
 /**
@@ -53,17 +54,6 @@ function packageVersion(name: string): string {
   throw new Error(`no package.json with a version above ${require.resolve(name)}`);
 }
 
-/** The Kafka error codes inside a @platformatic/kafka error (its errors nest: retries, then responses), once each. */
-export function codesOf(err: unknown): string {
-  const codes = new Set<string>();
-  const walk = (e: unknown) => {
-    const { apiId, errors } = (e ?? {}) as { apiId?: string; errors?: unknown[] };
-    if (apiId) codes.add(apiId);
-    for (const inner of errors ?? []) walk(inner);
-  };
-  walk(err);
-  return codes.size > 0 ? [...codes].join('/') : String((err as { code?: string }).code ?? err);
-}
 
 // ---- the loop as a process -------------------------------------------------------------------------------------
 

@@ -96,14 +96,18 @@ export function parseQuery<S extends QueryShape, T>(
   unknownField = 'is not a parameter of this route',
 ): { value: T } | { problems: RequestProblem[] } {
   const problems: RequestProblem[] = [];
-  const input: Record<string, unknown> = {};
+  const entries: [string, unknown][] = [];
   for (const [name, value] of Object.entries(raw)) {
+    // A parameter's name is the client's: `constructor` or `__proto__` is an unknown name, not Object's member.
+    const field = Object.hasOwn(shape, name) ? shape[name] : undefined;
     if (typeof value !== 'string') {
-      problems.push({ field: name, message: name in shape ? 'must be given once, as a plain value' : unknownField });
+      problems.push({ field: name, message: field ? 'must be given once, as a plain value' : unknownField });
       continue;
     }
-    input[name] = shape[name] && jsonSchemaOf(shape[name]).type === 'integer' && /^-?[0-9]+$/.test(value) ? Number(value) : value;
+    entries.push([name, field && jsonSchemaOf(field).type === 'integer' && /^-?[0-9]+$/.test(value) ? Number(value) : value]);
   }
+  // fromEntries defines every name as an own property, so the strict schema sees (and refuses) each unknown one.
+  const input = Object.fromEntries(entries);
   const parsed = refine(z.strictObject(shape)).safeParse(input);
   if (!parsed.success) problems.push(...problemsOf(parsed.error, unknownField));
   return problems.length > 0 ? { problems } : { value: (parsed as { data: T }).data };

@@ -29,6 +29,21 @@ test('a bad filter names every problem', () => {
   expect(parseListQuery({ from: '2026-02-30T00:00:00Z' })).toEqual({ problems: [{ field: 'from', message: 'must be an RFC 3339 date-time' }] });
 });
 
+test('parameters named after Object.prototype members are unknown parameters, not a crash (they once threw: a 500)', () => {
+  // As Node's query string parser hands them over: an object without a prototype.
+  const raw = Object.assign(Object.create(null) as Record<string, string>, { topic: 'events.raw', constructor: '1', toString: 'x', ['__proto__']: 'p' });
+  expect(parseListQuery(raw)).toEqual({
+    problems: [
+      { field: 'constructor', message: 'is not a parameter of this route' },
+      { field: 'toString', message: 'is not a parameter of this route' },
+      { field: '__proto__', message: 'is not a parameter of this route' },
+    ],
+  });
+  expect(parseAuditQuery(Object.assign(Object.create(null) as Record<string, unknown>, { hasOwnProperty: ['a', 'b'] }))).toEqual({
+    problems: [{ field: 'hasOwnProperty', message: 'is not a parameter of this route' }],
+  });
+});
+
 test('a replay request names its problems by field, nested ones with their path', () => {
   const schema = replayRequestSchema(ALLOWED);
   expect(parseReplayRequest(schema, { ids: ['1', '2'], ratePerSec: 10 })).toEqual({ value: { ids: ['1', '2'], ratePerSec: 10, dryRun: false, force: false } });

@@ -159,7 +159,10 @@ test('10,000 generated requests per public endpoint: no 5xx, no crash; every acc
   expect(accepted.length).toBeGreaterThan(1_000);
 
   // 3. The view's queries, 4. the admin API of the dead letters, 5. the registry: generated parameters and bodies.
-  const param = fc.tuple(fc.constantFrom('dimension', 'key', 'from', 'to', 'limit', 'cursor', 'metric', 'status', 'code', 'stage', 'topic'), anyText(20));
+  // Names of the routes' parameters, and names of Object.prototype's members (a parser that looks names up on a
+  // plain object finds those: `constructor` once made the replayer's admin routes answer 500).
+  const names = ['dimension', 'key', 'from', 'to', 'limit', 'cursor', 'metric', 'status', 'code', 'stage', 'topic', 'constructor', '__proto__', 'toString', 'hasOwnProperty'];
+  const param = fc.tuple(fc.constantFrom(...names), anyText(20));
   const queries = fc.sample(fc.tuple(fc.array(param, { maxLength: 5 }), fc.constantFrom('/v1/aggregates', '/v1/top', '/v1/aggregates?dimension=entity&')), RUNS);
   const qs = (params: [string, string][]) => params.map(([k, v]) => `${k}=${encodeAny(v)}`).join('&');
   expect(await fire(queries.map(([params, path]) => ({ method: 'GET', url: `${p.view.url}${path}${path.endsWith('&') ? '' : '?'}${qs(params)}` })))).toEqual([]);

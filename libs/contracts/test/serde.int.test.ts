@@ -73,6 +73,19 @@ test('a record whose schema the contract cannot read is refused as incompatible'
   expect(await decodeError(new Serde(registryUrl()).decoder('ActivityEvent').decode(bytes))).toMatchObject({ code: 'serde.incompatible_schema' });
 });
 
+test('a writer schema whose types are named after Object.prototype members is read, and refused as incompatible', async () => {
+  // Its record named `constructor` was once taken for a type already defined, and the error was no decode error at
+  // all (the record ended as stream.poison after the retries, not with its reason).
+  const client = new SchemaRegistry({ host: registryUrl() });
+  for (const name of ['constructor', 'toString', '__proto__']) {
+    const schema = { type: 'record', name, fields: [{ name: 'x', type: 'int' }, { name: 'next', type: ['null', name], default: null }] };
+    const { id } = await client.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject: `${uniqueName('proto')}-value` });
+    const bytes = await client.encode(id, { x: 1, next: null });
+    expect(await decodeError(new Serde(registryUrl()).decoder('ActivityEvent').decode(bytes))).toMatchObject({ code: 'serde.incompatible_schema', canRetry: false });
+    expect((await new Serde(registryUrl()).decodeAny(bytes)).value).toMatchObject({ x: 1, next: null });
+  }
+});
+
 test('an unreachable registry is a retryable failure, not a dead letter', async () => {
   const decoder = new Serde('http://127.0.0.1:9').decoder('ActivityEvent');
   expect(await decodeError(decoder.decode(writeWireFormat(1, Buffer.from([0]))))).toMatchObject({ code: 'registry.unavailable', canRetry: true });

@@ -43,3 +43,19 @@ test('identical text with other references is another schema', () => {
   const two = parseWithReferences({ ...readSubmission({ schema: text }), references: [{ name: 'Q', subject: 'q2', version: 1 }] }, q);
   expect(one.fingerprint).not.toBe(two.fingerprint);
 });
+
+test('a type may be named after an Object.prototype member; a reference to an undefined one is refused with 42201', () => {
+  // They were taken for names already defined ("duplicate type name") and, as references, threw (a 500).
+  for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+    const parsed = parseWithReferences(readSubmission({ schema: JSON.stringify(type(name, [{ name: 'a', type: 'int' }, { name: 'b', type: ['null', name] }])) }), []);
+    expect(parsed.node).toMatchObject({ kind: 'record', fullName: name });
+    let err: unknown;
+    try {
+      parseWithReferences(readSubmission({ schema: JSON.stringify(type('R', [{ name: 'a', type: name }])) }), []);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(RegistryError);
+    expect(err).toMatchObject({ errorCode: 42201, message: expect.stringContaining(name) });
+  }
+});

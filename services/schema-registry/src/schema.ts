@@ -85,7 +85,8 @@ export function readSubmission(body: unknown): Submission {
  * is another schema.
  */
 export function parseWithReferences(submission: Submission, resolved: unknown[]): ParsedSchema {
-  const registry: Record<string, avro.Type> = {};
+  // Without a prototype: a type named `constructor` or `__proto__` is a name like any other.
+  const registry = Object.create(null) as Record<string, avro.Type>;
   const named = new Map<string, AvroNode>();
   try {
     for (const dependency of resolved) {

@@ -4,7 +4,7 @@ import autocannon from 'autocannon';
 import { Partitioners } from 'kafkajs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { median, serviceNodeOptions, writeResults } from './results';
+import { median, serviceNodeOptions, serviceNodeOptionsUsed, writeResults } from './results';
 
 const DURATION_SEC = 10;
 const BATCHES = [1, 100, 1_000];
@@ -125,5 +125,5 @@ export async function gatewayBench(): Promise<string> {
   } finally {
     await gateway.stop();
   }
-  return writeResults('gateway', { ...results, serviceNodeOptions: process.env.BENCH_SERVICE_NODE_OPTIONS ?? null });
+  return writeResults('gateway', { ...results, serviceNodeOptions: serviceNodeOptionsUsed() });
 }

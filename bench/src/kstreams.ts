@@ -15,7 +15,7 @@ import {
 import { createTopics, readTopic, runningStack, startTestService, testKafka, uniqueName, withAdmin } from '@sluice/testing';
 import { Partitioners, type Kafka, type Message } from 'kafkajs';
 import { startLoop } from './loop-process';
-import { serviceNodeOptions, writeResults } from './results';
+import { serviceNodeOptions, serviceNodeOptionsUsed, writeResults } from './results';
 
 const PARTITIONS = 6;
 const ENRICHER_EVENTS = 200_000;
@@ -185,7 +185,7 @@ export async function kstreamsBench(): Promise<string> {
   const aggregator = await compareAggregators(kafka, serde, ['sluice', 'kafka-streams']);
   return writeResults('kstreams', {
     partitions: PARTITIONS,
-    sluice: { STREAM_CONCURRENCY: process.env.STREAM_CONCURRENCY ?? 'default', STREAM_MAX_BATCH_SIZE: process.env.STREAM_MAX_BATCH_SIZE ?? 'default', serviceNodeOptions: process.env.BENCH_SERVICE_NODE_OPTIONS ?? null },
+    sluice: { STREAM_CONCURRENCY: process.env.STREAM_CONCURRENCY ?? 'default', STREAM_MAX_BATCH_SIZE: process.env.STREAM_MAX_BATCH_SIZE ?? 'default', serviceNodeOptions: serviceNodeOptionsUsed() },
     kafkaStreams: { version: '4.1.1', guarantee: 'exactly_once_v2', threads: 1, commitIntervalMs: 100, stores: 'in memory, with changelogs', heap: '-Xmx768m' },
     enricher,
     aggregator,

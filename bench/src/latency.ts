@@ -1,7 +1,7 @@
 import { Serde, type EnrichedEvent, type WindowAggregate } from '@sluice/contracts';
 import { readTopic, runningStack, serverSentEvents, startPipeline, testKafka, type Pipeline } from '@sluice/testing';
 import { scrape } from './metrics';
-import { percentiles, serviceNodeOptions, summarize, writeResults } from './results';
+import { percentiles, serviceNodeOptions, serviceNodeOptionsUsed, summarize, writeResults } from './results';
 
 const EVENTS_PER_SECOND = 2_000;
 const DURATION_SEC = 60;
@@ -223,7 +223,7 @@ export async function latencyBench(): Promise<string> {
       settings: {
         STREAM_COMMIT_INTERVAL_MS: process.env.STREAM_COMMIT_INTERVAL_MS ?? '100 (default)',
         STREAM_CONCURRENCY: process.env.STREAM_CONCURRENCY ?? 'default',
-        serviceNodeOptions: process.env.BENCH_SERVICE_NODE_OPTIONS ?? null,
+        serviceNodeOptions: serviceNodeOptionsUsed(),
       },
       rssMb: rss,
     });

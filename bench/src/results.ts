@@ -79,3 +79,6 @@ export function serviceNodeOptions(): { NODE_OPTIONS?: string } {
   const options = process.env.BENCH_SERVICE_NODE_OPTIONS;
   return options ? { NODE_OPTIONS: options } : {};
 }
+
+/** The BENCH_SERVICE_NODE_OPTIONS a run used, as its results record them (null: V8's defaults). */
+export const serviceNodeOptionsUsed = (): string | null => process.env.BENCH_SERVICE_NODE_OPTIONS ?? null;

@@ -5,7 +5,7 @@ import { Partitioners } from 'kafkajs';
 import { Client } from 'pg';
 import { scrape, timeUntil } from './metrics';
 import { openLoop } from './open-loop';
-import { serviceNodeOptions, writeResults } from './results';
+import { serviceNodeOptions, serviceNodeOptionsUsed, writeResults } from './results';
 
 const PROJECTED = 100_000;
 const TABLE = 1_000_000;
@@ -104,7 +104,7 @@ export async function viewBench(): Promise<string> {
         queries,
         topWithoutKeptAnswers: coldQueries,
         viewApiRssMb: rssMb,
-        serviceNodeOptions: process.env.BENCH_SERVICE_NODE_OPTIONS ?? null,
+        serviceNodeOptions: serviceNodeOptionsUsed(),
       });
     } finally {
       await cold.stop();

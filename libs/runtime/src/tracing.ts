@@ -21,6 +21,8 @@ export interface Tracing {
 }
 
 let started: Tracing | undefined;
+/** Whether the started SDK records spans (see spansRecorded). */
+let recording = false;
 
 /**
  * Starts the OpenTelemetry SDK once per process. It must run before express,
@@ -36,7 +38,7 @@ export function startTracing(options: TracingOptions): Tracing {
   const traceExporter = options.otlpEndpoint
     ? new OTLPTraceExporter({ url: `${options.otlpEndpoint.replace(/\/$/, '')}/v1/traces` })
     : undefined;
-  const recording = traceExporter !== undefined || process.env.OTEL_TRACES_SAMPLER !== undefined;
+  recording = traceExporter !== undefined || process.env.OTEL_TRACES_SAMPLER !== undefined;
   const sdk = new NodeSDK({
     resource: resourceFromAttributes({ 'service.name': options.service }),
     textMapPropagator: new W3CTraceContextPropagator(),
@@ -67,7 +69,7 @@ export function startTracing(options: TracingOptions): Tracing {
  * what creates spans only for the instrumentation's sake can be left out; the trace context still travels.
  */
 export function spansRecorded(): boolean {
-  return started !== undefined && (started.exporting || process.env.OTEL_TRACES_SAMPLER !== undefined);
+  return started !== undefined && recording;
 }
 
 /** Kafka message headers as kafkajs hands them over. */

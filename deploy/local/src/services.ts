@@ -12,7 +12,25 @@ export interface ServiceSpec {
   /** Needed by the tests of every other part (the registry), not only by the pipeline. */
   infra: boolean;
   script: string;
+  /**
+   * Node.js options of the service, before any the caller gives (NODE_OPTIONS of the environment, or of a
+   * test's overrides): a later V8 flag wins, so a caller can still change them.
+   */
+  nodeOptions: string[];
   env(state: StackState, paths: StackPaths): Record<string, string>;
+}
+
+/**
+ * The services that answer HTTP requests keep V8's young generation at 2 × 8 MB. Left to V8, its size
+ * follows the machine's memory (2 × 64 MB on a 24 GiB machine, a few MB in a 512 MiB container): here it is
+ * the same everywhere, and the resident memory of the gateway and the view-api under load stays near 150 MB
+ * (README, "Memory"); the images' manifests set the same.
+ */
+export const REQUEST_SERVING_NODE_OPTIONS = ['--max-semi-space-size=8'];
+
+/** NODE_OPTIONS made of `first`, then `then` (a later V8 flag wins). */
+export function nodeOptionsOf(first: string[], then: string | undefined): string {
+  return [...first, ...(then ? [then] : [])].join(' ');
 }
 
 const common = (state: StackState): Record<string, string> => ({
@@ -23,12 +41,19 @@ const common = (state: StackState): Record<string, string> => ({
   STREAM_REPLICATION_FACTOR: String(Math.min(3, state.kafkaBrokers.length)),
 });
 
-function service(name: string, port: number, infra: boolean, extraEnv: (state: StackState, paths: StackPaths) => Record<string, string> = () => ({})): ServiceSpec {
+function service(
+  name: string,
+  port: number,
+  infra: boolean,
+  extraEnv: (state: StackState, paths: StackPaths) => Record<string, string> = () => ({}),
+  nodeOptions: string[] = [],
+): ServiceSpec {
   return {
     name,
     port,
     infra,
     script: join(repoRoot, 'services', name, 'dist', 'main.js'),
+    nodeOptions,
     // The service's name on its traces (the images set it too).
     env: (state, paths) => ({ ...common(state), HTTP_PORT: String(port), SLUICE_SERVICE_NAME: name, ...extraEnv(state, paths) }),
   };
@@ -37,10 +62,10 @@ function service(name: string, port: number, infra: boolean, extraEnv: (state: S
 /** Every service in start order; the stack runs those that have been built. */
 export const serviceCatalog: ServiceSpec[] = [
   service('schema-registry', 8081, true),
-  service('ingest-gateway', 8080, false),
+  service('ingest-gateway', 8080, false, undefined, REQUEST_SERVING_NODE_OPTIONS),
   service('enricher', 8091, false),
   service('aggregator', 8092, false),
-  service('view-api', 8082, false),
+  service('view-api', 8082, false, undefined, REQUEST_SERVING_NODE_OPTIONS),
   service('dlq-replayer', 8083, false, () => ({ DLQ_ADMIN_TOKEN: process.env.DLQ_ADMIN_TOKEN ?? 'local-admin-token' })),
   // Rolls every 10 s locally, so the demo's archive can be queried at once; the service's default is a minute.
   service('archiver', 8094, false, (state, paths) => ({

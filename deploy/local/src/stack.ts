@@ -9,7 +9,7 @@ import { canConnect, postgresArgs, prepareEmbeddedPostgres, waitForPostgres } fr
 import { isAlive, signalGroup, sleep, spawnDetached, stopProcess, waitFor } from './processes';
 import { prometheusArgs, prometheusBinary, writePrometheusConfig, type PrometheusOptions } from './prometheus';
 import { ensureS3ProxyJar, s3ProxyArgs } from './s3proxy';
-import { archiveDir, availableServices, type ServiceSpec } from './services';
+import { archiveDir, availableServices, nodeOptionsOf, type ServiceSpec } from './services';
 import { readState, writeState, type ProcessEntry, type StackState } from './state';
 
 export interface StackOptions {
@@ -249,6 +249,7 @@ export async function startService(
 ): Promise<ProcessEntry> {
   const name = overrides.name ?? spec.name;
   const port = overrides.port ?? spec.port;
+  const nodeOptions = nodeOptionsOf(spec.nodeOptions, overrides.env?.NODE_OPTIONS ?? process.env.NODE_OPTIONS);
   await assertPortFree(port);
   return await launchReady(paths, state, {
     name,
@@ -256,7 +257,7 @@ export async function startService(
     logPath: join(paths.logsDir, `${name}.log`),
     command: process.execPath,
     args: ['--enable-source-maps', spec.script],
-    env: { ...spec.env(state, paths), HTTP_PORT: String(port), ...overrides.env },
+    env: { ...spec.env(state, paths), HTTP_PORT: String(port), ...overrides.env, ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) },
     metrics: true,
   });
 }

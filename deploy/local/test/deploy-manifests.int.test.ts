@@ -5,7 +5,7 @@ import Ajv2019 from 'ajv/dist/2019';
 import addFormats from 'ajv-formats';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { createServer } from 'node:net';
-import { availableServices, readState, repoRoot, stackPaths, startService, stop } from '@sluice/local-stack';
+import { availableServices, readState, repoRoot, serviceCatalog, stackPaths, startService, stop } from '@sluice/local-stack';
 
 // No Docker engine or cluster exists on the build machines: the deploy files are
 // checked statically, as strictly as the tools allow, and against real services.
@@ -24,10 +24,27 @@ async function configVariables(service: string): Promise<{ all: Set<string>; req
   const runtime = (await import(join(repoRoot, 'libs/runtime/dist/config.js'))) as { serviceEnvShape: Shape };
   const module = (await import(join(repoRoot, 'services', service, 'dist/config.js'))) as Record<string, Shape>;
   const shape = Object.entries(module).find(([name]) => name.endsWith('EnvShape'))![1];
-  const all = new Set([...Object.keys(runtime.serviceEnvShape), 'HTTP_PORT', ...Object.keys(shape)]);
+  // NODE_OPTIONS is read by Node.js itself (see nodeOptionsOf).
+  const all = new Set([...Object.keys(runtime.serviceEnvShape), 'HTTP_PORT', 'NODE_OPTIONS', ...Object.keys(shape)]);
   // A variable without a default fails to parse when unset.
   const required = new Set(Object.entries(shape).filter(([, schema]) => !schema.safeParse(undefined).success).map(([name]) => name));
   return { all, required };
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+
+/** The Node.js options the local stack runs a service with, as NODE_OPTIONS (undefined: none). */
+function stackNodeOptions(service: string): string | undefined {
+  const options = serviceCatalog.find((s) => s.name === service)!.nodeOptions;
+  return options.length > 0 ? options.join(' ') : undefined;
 }
 
 describe('docker compose', () => {
@@ -63,6 +80,7 @@ describe('docker compose', () => {
       expect({ name, unknown: env.filter((v) => !all.has(v)) }).toEqual({ name, unknown: [] });
       expect({ name, missing: [...required].filter((v) => !env.includes(v)) }).toEqual({ name, missing: [] });
       expect(compose.services[name].environment.HTTP_PORT).toBe(String(ports[name]));
+      expect({ name, nodeOptions: compose.services[name].environment.NODE_OPTIONS }).toEqual({ name, nodeOptions: stackNodeOptions(name) });
     }
   });
 
@@ -137,6 +155,8 @@ describe('kubernetes', () => {
         const configMap = objects.find((o) => o.kind === 'ConfigMap' && c.envFrom?.some((e: Json) => e.configMapRef?.name === o.metadata.name));
         const env = [...(c.env ?? []).map((e: Json) => e.name), ...Object.keys(configMap?.data ?? {})];
         expect({ d: d.metadata.name, unknown: env.filter((v: string) => !all.has(v)) }).toEqual({ d: d.metadata.name, unknown: [] });
+        const nodeOptions = (c.env ?? []).find((e: Json) => e.name === 'NODE_OPTIONS')?.value;
+        expect({ d: d.metadata.name, nodeOptions }).toEqual({ d: d.metadata.name, nodeOptions: stackNodeOptions(service) });
       }
     }
     // Each scheduled task: never two at once, the Deployments' security settings, and only variables its command reads.
@@ -193,15 +213,6 @@ describe('alerts and dashboards', () => {
     const paths = stackPaths();
     const state = readState(paths);
     if (!state) throw new Error('the stack is not running: start it with `./sluice stack up --only infra`');
-    const freePort = () =>
-      new Promise<number>((resolve, reject) => {
-        const probe = createServer();
-        probe.once('error', reject);
-        probe.listen(0, '127.0.0.1', () => {
-          const { port } = probe.address() as { port: number };
-          probe.close(() => resolve(port));
-        });
-      });
     const started: string[] = [];
     const exported = new Set<string>();
     try {
@@ -224,5 +235,22 @@ describe('alerts and dashboards', () => {
       for (const instance of started) await stop(instance, paths, 15_000);
     }
     expect([...used].filter((m) => !exported.has(m))).toEqual([]);
+  });
+});
+
+describe('the local stack runner', () => {
+  test('starts a service with its Node.js options first and the caller’s after them (a later V8 flag wins)', async () => {
+    const paths = stackPaths();
+    const state = readState(paths);
+    if (!state) throw new Error('the stack is not running: start it with `./sluice stack up --only infra`');
+    const spec = availableServices().find((s) => s.name === 'ingest-gateway')!;
+    const instance = `ingest-gateway-options-check-${process.pid}`;
+    const entry = await startService(paths, state, spec, { name: instance, port: await freePort(), env: { LOG_LEVEL: 'warn', NODE_OPTIONS: '--max-semi-space-size=4' } });
+    try {
+      const environ = readFileSync(`/proc/${entry.pid}/environ`, 'utf8').split('\0');
+      expect(environ.filter((v) => v.startsWith('NODE_OPTIONS='))).toEqual(['NODE_OPTIONS=--max-semi-space-size=8 --max-semi-space-size=4']);
+    } finally {
+      await stop(instance, paths, 15_000);
+    }
   });
 });

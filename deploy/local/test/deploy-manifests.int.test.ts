@@ -248,7 +248,7 @@ describe('the local stack runner', () => {
     const entry = await startService(paths, state, spec, { name: instance, port: await freePort(), env: { LOG_LEVEL: 'warn', NODE_OPTIONS: '--max-semi-space-size=4' } });
     try {
       const environ = readFileSync(`/proc/${entry.pid}/environ`, 'utf8').split('\0');
-      expect(environ.filter((v) => v.startsWith('NODE_OPTIONS='))).toEqual(['NODE_OPTIONS=--max-semi-space-size=8 --max-semi-space-size=4']);
+      expect(environ.filter((v) => v.startsWith('NODE_OPTIONS='))).toEqual(['NODE_OPTIONS=--max-semi-space-size=8 --max-old-space-size=256 --max-semi-space-size=4']);
     } finally {
       await stop(instance, paths, 15_000);
     }

@@ -14,5 +14,5 @@ export { CONTRACT_ERROR_CODES, ContractError, DecodeError, type ContractErrorCod
 export * from './generated/types';
 export { provisionTopics, type ProvisionReport } from './provision';
 export { CONTRACT_NAMES, latestSchema, schemaHistory, schemasDir, type ContractName, type SchemaVersion } from './schemas';
-export { contractViolations, readWireHeader, Serde, writeWireFormat, type Decoder, type Encoder } from './serde';
+export { contractViolations, encodeWireFormat, readWireHeader, Serde, writeWireFormat, type Decoder, type Encoder } from './serde';
 export { COMPACTED_TOPIC_CONFIGS, dlqTopicOf, TOPICS, topicCatalog, valueSubjectOf, type CatalogOptions, type TopicSpec } from './topics';

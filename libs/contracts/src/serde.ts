@@ -25,6 +25,26 @@ export function writeWireFormat(schemaId: number, payload: Buffer): Buffer {
   return Buffer.concat([header, payload]);
 }
 
+/** Where encodeWireFormat writes before copying out; grows to the largest record encoded. */
+let scratch = Buffer.allocUnsafe(16 * 1024);
+
+/**
+ * `value` as `type` in the wire format, in one buffer from Node's pool: the header and the Avro bytes are
+ * written into a scratch buffer, then copied out once. (`type.toBuffer` and a header of its own are two
+ * buffers that each get an ArrayBuffer of their own, then a third to join them: per record, on the
+ * gateway's path.)
+ */
+export function encodeWireFormat(schemaId: number, type: avro.Type, value: unknown): Buffer {
+  for (;;) {
+    scratch.writeUInt8(MAGIC_BYTE, 0);
+    scratch.writeInt32BE(schemaId, 1);
+    const end = type.encode(value, scratch, HEADER_LENGTH);
+    // Negative: the scratch buffer was short by that many bytes.
+    if (end >= 0) return Buffer.from(scratch.subarray(0, end));
+    scratch = Buffer.allocUnsafe(Math.max(2 * scratch.length, scratch.length - end));
+  }
+}
+
 /** Problems of a value against a contract, each with its path, or none. */
 export function contractViolations(type: avro.Type, value: unknown): string[] {
   const problems: string[] = [];
@@ -102,7 +122,7 @@ export class Serde {
         if (problems.length > 0) {
           throw new ContractError(CODES.contractViolation, `value does not match ${contract}: ${problems.join('; ')}`, false, problems);
         }
-        return writeWireFormat(schemaId, type.toBuffer(value));
+        return encodeWireFormat(schemaId, type, value);
       },
     };
   }

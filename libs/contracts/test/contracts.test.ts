@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import avro from 'avsc';
-import { checkHistories, CONTRACT_NAMES, generateTypes, latestSchema, readWireHeader, schemaHistory, topicCatalog, writeWireFormat } from '@sluice/contracts';
+import { checkHistories, CONTRACT_NAMES, encodeWireFormat, generateTypes, latestSchema, readWireHeader, schemaHistory, topicCatalog, writeWireFormat } from '@sluice/contracts';
 
 test('the committed TypeScript types are exactly what the schemas generate', () => {
   const committed = readFileSync(join(__dirname, '..', 'src', 'generated', 'types.ts'), 'utf8');
@@ -35,6 +35,22 @@ test('the wire format is magic byte 0, a big-endian schema id, then the Avro byt
   const framed = writeWireFormat(258, Buffer.from([7, 8]));
   expect([...framed]).toEqual([0, 0, 0, 1, 2, 7, 8]);
   expect(readWireHeader(framed)).toEqual({ schemaId: 258, payload: Buffer.from([7, 8]) });
+});
+
+test('encodeWireFormat frames like writeWireFormat around toBuffer, for records larger than its scratch space too, each in a buffer of its own', () => {
+  const type = avro.Type.forSchema(latestSchema('ActivityEvent').json as avro.Schema);
+  const event = (attribute: string) => ({ eventId: 'e-1', type: 'view', entityId: 'sku-1', userId: null, occurredAt: 1_700_000_000_000, value: 2.5, attributes: { a: attribute } });
+  const small = event('x');
+  const first = encodeWireFormat(7, type, small);
+  expect(first).toEqual(writeWireFormat(7, type.toBuffer(small)));
+  for (const length of [16 * 1024, 100_000, 300_000]) {
+    const large = event('é'.repeat(length));
+    const framed = encodeWireFormat(70_000, type, large);
+    expect(framed).toEqual(writeWireFormat(70_000, type.toBuffer(large)));
+    expect(type.fromBuffer(readWireHeader(framed).payload)).toEqual(large);
+  }
+  // Later encodings did not write over the first one's bytes.
+  expect(first).toEqual(writeWireFormat(7, type.toBuffer(small)));
 });
 
 test('bytes without the magic byte or shorter than the header are refused with a stable code', () => {

@@ -21,6 +21,12 @@ export const gatewayEnvShape = {
   GATEWAY_BATCH_MAX_EVENTS: env.int(2_000, { min: 1 }),
   GATEWAY_MAX_INFLIGHT_EVENTS: env.int(50_000, { min: 1 }),
   GATEWAY_MAX_INFLIGHT_BYTES: env.int(64 * 1_048_576, { min: 1_024 }),
+  /**
+   * Bytes of request bodies held at once, from the request's arrival to its answer (a body's declared length,
+   * or GATEWAY_MAX_BODY_BYTES when it declares none); a request past it gets 503 OVERLOADED before its body is
+   * read. Parsed, a body takes several times its size in the heap.
+   */
+  GATEWAY_MAX_INFLIGHT_BODY_BYTES: env.int(32 * 1_048_576, { min: 1_024 }),
   /** A request not acknowledged by Kafka within this gets 503; producer retries happen inside it. */
   GATEWAY_ACK_TIMEOUT_MS: env.int(5_000, { min: 100 }),
   GATEWAY_RETRY_AFTER_SEC: env.int(1, { min: 1 }),

@@ -77,6 +77,7 @@ void runService({
         rateLimiter: new RateLimiter(config.GATEWAY_RATE_LIMIT_PER_SEC, config.GATEWAY_RATE_LIMIT_BURST),
         limits,
         maxBodyBytes: config.GATEWAY_MAX_BODY_BYTES,
+        maxInflightBodyBytes: config.GATEWAY_MAX_INFLIGHT_BODY_BYTES,
         ackTimeoutMs: config.GATEWAY_ACK_TIMEOUT_MS,
         retryAfterSec: config.GATEWAY_RETRY_AFTER_SEC,
         metrics: gatewayMetricSet,

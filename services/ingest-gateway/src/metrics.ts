@@ -6,6 +6,7 @@ export interface GatewayMetrics {
   batchSize: Histogram<never>;
   produceLatency: Histogram<never>;
   inflightEvents: Gauge<never>;
+  inflightBodyBytes: Gauge<never>;
 }
 
 export function gatewayMetrics(registry: Registry): GatewayMetrics {
@@ -25,5 +26,6 @@ export function gatewayMetrics(registry: Registry): GatewayMetrics {
       registers: [registry],
     }),
     inflightEvents: new Gauge({ name: 'gateway_inflight_events', help: 'Events sent or queued and not yet acknowledged', registers: [registry] }),
+    inflightBodyBytes: new Gauge({ name: 'gateway_inflight_body_bytes', help: 'Bytes of request bodies held, from arrival to answer (GATEWAY_MAX_INFLIGHT_BODY_BYTES)', registers: [registry] }),
   };
 }

@@ -17,6 +17,7 @@ export interface GatewayDeps {
   rateLimiter: RateLimiter;
   limits: Limits;
   maxBodyBytes: number;
+  maxInflightBodyBytes: number;
   ackTimeoutMs: number;
   retryAfterSec: number;
   metrics: GatewayMetrics;
@@ -79,9 +80,28 @@ export function gatewayRoutes(deps: GatewayDeps): Router {
     next();
   };
 
+  // Bodies held at once are bounded like the events waiting for Kafka: a request past the bound is refused
+  // before its body is read, and its share is given back when it is answered (or its connection closes).
+  let inflightBodyBytes = 0;
+  const bodyBudget = (req: Request, res: Response, next: NextFunction) => {
+    const declared = Number(req.headers['content-length']);
+    const bytes = Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, deps.maxBodyBytes) : deps.maxBodyBytes;
+    if (inflightBodyBytes > 0 && inflightBodyBytes + bytes > deps.maxInflightBodyBytes) {
+      next(fail('OVERLOADED', 'too many request bodies are being handled; try again shortly', undefined, { 'Retry-After': String(deps.retryAfterSec) }));
+      return;
+    }
+    inflightBodyBytes += bytes;
+    deps.metrics.inflightBodyBytes.set(inflightBodyBytes);
+    res.once('close', () => {
+      inflightBodyBytes -= bytes;
+      deps.metrics.inflightBodyBytes.set(inflightBodyBytes);
+    });
+    next();
+  };
+
   const json = express.json({ limit: deps.maxBodyBytes, strict: false, type: () => true, verify: verifyUtf8 });
 
-  router.post('/v1/events', authenticate, requireJson, json, async (req, res) => {
+  router.post('/v1/events', authenticate, requireJson, bodyBudget, json, async (req, res) => {
     const checked = validateEvents(req.body, deps.limits);
     if ('problems' in checked) {
       deps.metrics.eventsRejected.inc({ reason: 'invalid' });
@@ -108,7 +128,7 @@ export function gatewayRoutes(deps: GatewayDeps): Router {
     res.status(202).json({ accepted: events.length, results: events.map((e, i) => ({ eventId: e.eventId, ...acks[i]! })) });
   });
 
-  router.put('/v1/catalog/:entityId', authenticate, requireJson, json, async (req, res) => {
+  router.put('/v1/catalog/:entityId', authenticate, requireJson, bodyBudget, json, async (req, res) => {
     const entityId = String(req.params.entityId);
     const checked = validateCatalogItem(entityId, req.body, Date.now(), deps.limits);
     if ('problems' in checked) throw fail('INVALID_CATALOG_ITEM', `${checked.problems.length} problem(s) in the catalog item`, checked.problems);

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { openApiChecker } from '@sluice/testing';
+import { request } from 'node:http';
+import { eventually, openApiChecker } from '@sluice/testing';
 import { eventBody, gatewayFixture, type GatewayFixture } from './gateway-fixture';
 
 jest.setTimeout(120_000);
@@ -95,6 +96,37 @@ test('with API keys configured, a missing or wrong key gets 401; a key over its 
     expect((await locked.post('/v1/events', eventBody(), { 'x-api-key': 'k-two' })).status).toBe(202);
   } finally {
     await locked.close();
+  }
+});
+
+test('request bodies held at once are bounded: past the bound 503 OVERLOADED before the body is read, and a closed request gives its share back', async () => {
+  const bounded = await gatewayFixture({ GATEWAY_MAX_INFLIGHT_BODY_BYTES: '4096' });
+  const held = request(`${bounded.gateway.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '3000' } });
+  held.on('error', () => undefined);
+  try {
+    // A slow client: its headers declare 3,000 bytes, its body never comes.
+    held.write('{"events": [');
+    const heldBytes = async () => {
+      const text = await (await fetch(`${bounded.gateway.url}/metrics`)).text();
+      return Number(/^gateway_inflight_body_bytes(?:{[^}]*})? (\S+)$/m.exec(text)?.[1]);
+    };
+    await eventually('the held body counted', heldBytes, (bytes) => bytes === 3000, 10_000);
+    const body = { events: [eventBody('sku-1', { attributes: { pad: 'é'.repeat(600) } })] };
+    expect(Buffer.byteLength(JSON.stringify(body))).toBeGreaterThan(1100);
+    const refused = await bounded.post('/v1/events', body);
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe('OVERLOADED');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    // A small request still fits beside the held one.
+    expect((await bounded.post('/v1/events', eventBody('sku-2'))).status).toBe(202);
+    held.destroy();
+    await eventually('the held body given back', heldBytes, (bytes) => bytes === 0, 10_000);
+    expect((await bounded.post('/v1/events', body)).status).toBe(202);
+    const records = await bounded.readEvents(2);
+    expect(records.map((r) => r.event.entityId).sort()).toEqual(['sku-1', 'sku-2']);
+  } finally {
+    held.destroy();
+    await bounded.close();
   }
 });
 

@@ -80,5 +80,5 @@ export function serviceNodeOptions(): { NODE_OPTIONS?: string } {
   return options ? { NODE_OPTIONS: options } : {};
 }
 
-/** The BENCH_SERVICE_NODE_OPTIONS a run used, as its results record them (null: V8's defaults). */
+/** The BENCH_SERVICE_NODE_OPTIONS a run used, as its results record them (null: each service's own, from the stack's service catalog). */
 export const serviceNodeOptionsUsed = (): string | null => process.env.BENCH_SERVICE_NODE_OPTIONS ?? null;

@@ -5,7 +5,7 @@ import Ajv2019 from 'ajv/dist/2019';
 import addFormats from 'ajv-formats';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { createServer } from 'node:net';
-import { availableServices, readState, repoRoot, serviceCatalog, stackPaths, startService, stop } from '@sluice/local-stack';
+import { availableServices, nodeOptionsOf, readState, repoRoot, serviceCatalog, stackPaths, startService, stop } from '@sluice/local-stack';
 
 // No Docker engine or cluster exists on the build machines: the deploy files are
 // checked statically, as strictly as the tools allow, and against real services.
@@ -43,8 +43,7 @@ const freePort = () =>
 
 /** The Node.js options the local stack runs a service with, as NODE_OPTIONS (undefined: none). */
 function stackNodeOptions(service: string): string | undefined {
-  const options = serviceCatalog.find((s) => s.name === service)!.nodeOptions;
-  return options.length > 0 ? options.join(' ') : undefined;
+  return nodeOptionsOf(serviceCatalog.find((s) => s.name === service)!.nodeOptions, undefined) || undefined;
 }
 
 describe('docker compose', () => {
@@ -248,7 +247,8 @@ describe('the local stack runner', () => {
     const entry = await startService(paths, state, spec, { name: instance, port: await freePort(), env: { LOG_LEVEL: 'warn', NODE_OPTIONS: '--max-semi-space-size=4' } });
     try {
       const environ = readFileSync(`/proc/${entry.pid}/environ`, 'utf8').split('\0');
-      expect(environ.filter((v) => v.startsWith('NODE_OPTIONS='))).toEqual(['NODE_OPTIONS=--max-semi-space-size=8 --max-old-space-size=256 --max-semi-space-size=4']);
+      expect(spec.nodeOptions).toEqual(['--max-semi-space-size=8', '--max-old-space-size=256']);
+      expect(environ.filter((v) => v.startsWith('NODE_OPTIONS='))).toEqual([`NODE_OPTIONS=${nodeOptionsOf(spec.nodeOptions, '--max-semi-space-size=4')}`]);
     } finally {
       await stop(instance, paths, 15_000);
     }

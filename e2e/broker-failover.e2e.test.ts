@@ -1,6 +1,6 @@
 import { Serde, type ActivityEvent, type EnrichedEvent } from '@sluice/contracts';
 import { checkStageEffects, cleanStageReport, eventIdOf, openTransactions, readTopic, runningStack, startKafkaCluster, withAdmin, type KafkaCluster } from '@sluice/testing';
-import type { Kafka } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import { ADMIN_TOKEN, eventually, startPipeline, type JsonBody as Json, type Pipeline } from '@sluice/testing';
 
 // Exactly-once across broker loss (issue 23): the whole pipeline on a 3-node
@@ -415,4 +415,39 @@ test('the leader of the partition a request writes to is killed mid-request: eve
   const served = await viewCounts('the view counts every event', expectedWindows([...acknowledged, ...sent])).catch((err: unknown) => err as Error);
   expect(await stagesOnce()).toEqual(cleanStages(acknowledged.length + sent.length));
   if (served instanceof Error) throw served;
+});
+
+test('a killed broker is started again only once the controller has fenced it, never while it still counts as live', async () => {
+  const node = 3;
+  const address = cluster.brokers[node - 1]!;
+  const port = Number(address.split(':').at(-1));
+  // The other brokers' view of the killed one, sampled while the stack runner restarts it.
+  const others = new Kafka({ clientId: 'broker-failover-fence', brokers: cluster.brokers.filter((b) => b !== address), logLevel: logLevel.NOTHING });
+  const samples: { at: number; live: boolean }[] = [];
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const live = await withAdmin(others, async (admin) => (await admin.describeCluster()).brokers.some((b) => b.port === port)).catch(() => undefined);
+      if (live !== undefined) samples.push({ at: Date.now(), live });
+      await sleep(100);
+    }
+  })();
+  let startedAt: number;
+  const killedAt = Date.now();
+  try {
+    await cluster.kill(node);
+    startedAt = await cluster.restart(node);
+    await fullyReplicated();
+  } finally {
+    sampling = false;
+    await sampler;
+  }
+  const afterKill = samples.filter((s) => s.at >= killedAt);
+  // Right after the kill its session is still valid: a broker back this soon would act on its old leaderships.
+  expect(afterKill[0]?.live).toBe(true);
+  // The controller fenced it (its session expired) while it was down, and the new process was launched after that
+  // (a second of slack for the sampling; started at once, it would have been launched about 9 s before).
+  const fencedSeenAt = afterKill.find((s) => !s.live)?.at;
+  expect(fencedSeenAt).toBeDefined();
+  expect(startedAt).toBeGreaterThanOrEqual(fencedSeenAt! - 1_000);
 });

@@ -155,6 +155,32 @@ export function newClusterId(): string {
 }
 
 /** Resolves once the cluster answers metadata requests with `expectedBrokers` brokers. */
+/**
+ * Waits until the brokers at `others` no longer list the broker listening on `port` among the live ones: the
+ * controller has fenced it (its session expired, or it shut down cleanly). A broker killed and started again before
+ * that acts for about a second on the leaderships it still holds in the metadata: Apache Kafka 4.1 loads its
+ * transaction log past the high watermark and completes transactions no other replica knows of, splitting their
+ * outcome across partitions (docs/incidents/2026-11-30-split-transaction.md). Kafka's own system tests wait the
+ * same way before starting a hard-killed broker again.
+ */
+export async function waitUntilFenced(others: string[], port: number, timeoutMs: number): Promise<void> {
+  const kafka = new Kafka({ clientId: 'sluice-stack', brokers: others, logLevel: logLevel.NOTHING, connectionTimeout: 1000, retry: { retries: 0 } });
+  await waitFor(
+    `the controller to fence the broker on port ${port}`,
+    async () => {
+      const admin = kafka.admin();
+      try {
+        await admin.connect();
+        const { brokers } = await admin.describeCluster();
+        if (brokers.some((b) => b.port === port)) throw new Error('still listed among the live brokers');
+      } finally {
+        await admin.disconnect();
+      }
+    },
+    timeoutMs,
+  );
+}
+
 export async function waitForKafka(brokers: string[], expectedBrokers: number, timeoutMs: number, alive?: () => boolean): Promise<void> {
   const kafka = new Kafka({ clientId: 'sluice-stack', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 1000, retry: { retries: 0 } });
   await waitFor(

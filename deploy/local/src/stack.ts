@@ -3,7 +3,7 @@ import { provisionTopics, topicCatalog, type ProvisionReport } from '@sluice/con
 import { Kafka, logLevel } from 'kafkajs';
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { DEFAULT_KAFKA_VERSION, ensureKafkaJars, formatNode, javaArgs, newClusterId, waitForKafka, type KafkaJit, type KafkaNode } from './kafka';
+import { DEFAULT_KAFKA_VERSION, ensureKafkaJars, formatNode, javaArgs, newClusterId, waitForKafka, waitUntilFenced, type KafkaJit, type KafkaNode } from './kafka';
 import { stackPaths, type StackPaths } from './paths';
 import { canConnect, postgresArgs, prepareEmbeddedPostgres, waitForPostgres } from './postgres';
 import { isAlive, signalGroup, sleep, spawnDetached, stopProcess, waitFor } from './processes';
@@ -436,11 +436,20 @@ export async function kill(name: string, paths = stackPaths()): Promise<ProcessE
   return entry;
 }
 
-/** Stops the process if it runs (SIGTERM), then starts it again as it was started and waits until it is ready. */
+/**
+ * Stops the process if it runs (SIGTERM), then starts it again as it was started and waits until it is ready. A
+ * broker of a cluster of several starts again only once the others no longer count it live (`waitUntilFenced`): back
+ * sooner after a kill -9, it would act on leaderships it no longer holds.
+ */
 export async function restart(name: string, paths = stackPaths()): Promise<ProcessEntry> {
   const state = requireState(paths);
   const entry = requireEntry(state, name);
   await stopProcess(entry.pid, 15_000);
+  const self = `127.0.0.1:${entry.port}`;
+  const others = state.kafkaBrokers.filter((b) => b !== self);
+  if (entry.name.startsWith('kafka') && state.kafkaBrokers.includes(self) && others.length > 0) {
+    await waitUntilFenced(others, entry.port, 60_000);
+  }
   const { pid: _pid, startedAt: _startedAt, ...spec } = entry;
   const restarted = launch(paths, state, spec);
   await waitReady(restarted, state, 120_000);

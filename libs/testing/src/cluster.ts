@@ -30,8 +30,11 @@ export interface KafkaCluster {
   processName(nodeId: number): string;
   /** kill -9 of one broker. */
   kill(nodeId: number): Promise<void>;
-  /** Starts a killed broker again and waits until the cluster has every broker back. */
-  restart(nodeId: number): Promise<void>;
+  /**
+   * Starts a killed broker again, once the other brokers no longer count it live (the controller fenced it), and
+   * waits until the cluster has every broker back. Returns when (epoch ms) the new process was launched.
+   */
+  restart(nodeId: number): Promise<number>;
   /**
    * Stops every broker and removes the cluster's data. Safe to call twice. With SLUICE_KEEP_CLUSTER_AT set
    * (`pnpm repeat` sets it), the data and the brokers' logs are copied there first, for a failed run's evidence.
@@ -75,9 +78,7 @@ export async function startKafkaCluster(options: { nodes?: number; controllers?:
     kill: async (nodeId) => {
       await kill(processName(nodeId), paths);
     },
-    restart: async (nodeId) => {
-      await restart(processName(nodeId), paths);
-    },
+    restart: async (nodeId) => Date.parse((await restart(processName(nodeId), paths)).startedAt),
     close: () => (closed ??= down(() => undefined, paths, process.env.SLUICE_KEEP_CLUSTER_AT ? { keepDataAt: process.env.SLUICE_KEEP_CLUSTER_AT } : {})),
   };
 }

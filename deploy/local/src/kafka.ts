@@ -154,7 +154,6 @@ export function newClusterId(): string {
   }
 }
 
-/** Resolves once the cluster answers metadata requests with `expectedBrokers` brokers. */
 /**
  * Waits until the brokers at `others` no longer list the broker listening on `port` among the live ones: the
  * controller has fenced it (its session expired, or it shut down cleanly). A broker killed and started again before
@@ -181,6 +180,7 @@ export async function waitUntilFenced(others: string[], port: number, timeoutMs:
   );
 }
 
+/** Resolves once the cluster answers metadata requests with `expectedBrokers` brokers. */
 export async function waitForKafka(brokers: string[], expectedBrokers: number, timeoutMs: number, alive?: () => boolean): Promise<void> {
   const kafka = new Kafka({ clientId: 'sluice-stack', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 1000, retry: { retries: 0 } });
   await waitFor(

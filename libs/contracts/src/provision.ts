@@ -92,7 +92,7 @@ async function waitForLeaders(admin: Admin, specs: TopicSpec[], timeoutMs = 60_0
 }
 
 /** kafkajs marks protocol errors a client may retry (unknown topic or partition, leader not available, …). */
-function isRetriable(err: unknown): boolean {
+export function isRetriable(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { retriable?: unknown }).retriable === true;
 }
 

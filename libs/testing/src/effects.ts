@@ -1,3 +1,4 @@
+import { isRetriable } from '@sluice/contracts';
 import { DEFAULT_KAFKA_VERSION, optionsFromEnv, runKafkaTool, stackPaths } from '@sluice/local-stack';
 import { followTopic, WATERMARK_HEADER } from '@sluice/streams';
 import type { Kafka, KafkaMessage } from 'kafkajs';
@@ -136,7 +137,16 @@ async function countIdentities(
 export async function checkStageEffects(check: StageEffectsCheck): Promise<StageEffectsReport> {
   const deadline = Date.now() + (check.settleMs ?? 60_000);
   for (;;) {
-    const report = await checkOnce(check);
+    let report: StageEffectsReport;
+    try {
+      report = await checkOnce(check);
+    } catch (err) {
+      // A read that met a moving leader (a broker just killed or back: NOT_LEADER_OR_FOLLOWER, which KafkaJS's
+      // admin does not retry for offsets; KafkaJS's `retriable` flag, never the message) is taken again, until the deadline.
+      if (!isRetriable(err) || Date.now() >= deadline) throw err;
+      await new Promise((r) => setTimeout(r, 1_000));
+      continue;
+    }
     if ((report.pending === 0 && report.openTransactions.length === 0) || Date.now() >= deadline) return report;
     await new Promise((r) => setTimeout(r, 1_000));
   }

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { copyMavenDependencies, pomHash } from './maven';
 import { repoRoot } from './paths';
 import { waitFor } from './processes';
@@ -154,6 +154,20 @@ export function newClusterId(): string {
   }
 }
 
+/** The stack's own client: one attempt per call, the caller's wait loop asks again. */
+const stackKafka = (brokers: string[]) => new Kafka({ clientId: 'sluice-stack', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 1000, retry: { retries: 0 } });
+
+/** The brokers the cluster counts live (fenced ones are left out) and its controller, through a fresh admin connection. */
+async function describeCluster(kafka: Kafka): Promise<Awaited<ReturnType<Admin['describeCluster']>>> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    return await admin.describeCluster();
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /**
  * Waits until the brokers at `others` no longer list the broker listening on `port` among the live ones: the
  * controller has fenced it (its session expired, or it shut down cleanly). A broker killed and started again before
@@ -163,18 +177,12 @@ export function newClusterId(): string {
  * same way before starting a hard-killed broker again.
  */
 export async function waitUntilFenced(others: string[], port: number, timeoutMs: number): Promise<void> {
-  const kafka = new Kafka({ clientId: 'sluice-stack', brokers: others, logLevel: logLevel.NOTHING, connectionTimeout: 1000, retry: { retries: 0 } });
+  const kafka = stackKafka(others);
   await waitFor(
     `the controller to fence the broker on port ${port}`,
     async () => {
-      const admin = kafka.admin();
-      try {
-        await admin.connect();
-        const { brokers } = await admin.describeCluster();
-        if (brokers.some((b) => b.port === port)) throw new Error('still listed among the live brokers');
-      } finally {
-        await admin.disconnect();
-      }
+      const { brokers } = await describeCluster(kafka);
+      if (brokers.some((b) => b.port === port)) throw new Error('still listed among the live brokers');
     },
     timeoutMs,
   );
@@ -182,19 +190,13 @@ export async function waitUntilFenced(others: string[], port: number, timeoutMs:
 
 /** Resolves once the cluster answers metadata requests with `expectedBrokers` brokers. */
 export async function waitForKafka(brokers: string[], expectedBrokers: number, timeoutMs: number, alive?: () => boolean): Promise<void> {
-  const kafka = new Kafka({ clientId: 'sluice-stack', brokers, logLevel: logLevel.NOTHING, connectionTimeout: 1000, retry: { retries: 0 } });
+  const kafka = stackKafka(brokers);
   await waitFor(
     `Kafka at ${brokers.join(',')}`,
     async () => {
-      const admin = kafka.admin();
-      try {
-        await admin.connect();
-        const cluster = await admin.describeCluster();
-        if (cluster.brokers.length < expectedBrokers || cluster.controller === null) {
-          throw new Error(`${cluster.brokers.length} of ${expectedBrokers} brokers registered`);
-        }
-      } finally {
-        await admin.disconnect();
+      const cluster = await describeCluster(kafka);
+      if (cluster.brokers.length < expectedBrokers || cluster.controller === null) {
+        throw new Error(`${cluster.brokers.length} of ${expectedBrokers} brokers registered`);
       }
     },
     timeoutMs,
